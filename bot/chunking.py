@@ -1,0 +1,97 @@
+"""Cutting documents into passages: whole sentences, bounded length, never across a section."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .text import sentences, words
+from .types import Chunk, Document
+
+_PARA = re.compile(r"[^\n]+")
+
+
+@dataclass(frozen=True)
+class ChunkParams:
+    max_tokens: int = 160  # newmm words in a chunk
+    overlap: int = 1  # sentences repeated from the previous chunk of the same section
+
+    def as_dict(self) -> dict[str, int]:
+        return {"max_tokens": self.max_tokens, "overlap": self.overlap}
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    tokens: int
+
+
+def sentence_spans(text: str, offset: int, max_tokens: int) -> list[Span]:
+    """Sentence spans (absolute offsets) of one line of text.
+
+    A single sentence longer than ``max_tokens`` words (a run-on list, a table row) is the one
+    case where a cut is unavoidable: it is cut at spaces into pieces that fit.
+    """
+    spans, pos = [], 0
+    for sent in sentences(text):
+        start, end = pos, pos + len(sent)
+        pos = end
+        core = sent.strip()
+        if not core:
+            continue
+        lead = len(sent) - len(sent.lstrip())
+        start += lead
+        end = start + len(core)
+        n = len(words(core))
+        if n <= max_tokens:
+            spans.append(Span(offset + start, offset + end, n))
+            continue
+        piece_start, count = start, 0
+        for m in re.finditer(r"\S+", core):
+            w = len(words(m.group()))
+            if count and count + w > max_tokens:
+                spans.append(Span(offset + piece_start, offset + start + m.start(), count))
+                piece_start, count = start + m.start(), 0
+            count += w
+        spans.append(Span(offset + piece_start, offset + end, count))
+    return spans
+
+
+def chunk_document(doc: Document, params: ChunkParams) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for section in doc.sections:
+        body = doc.text[section.start:section.end]
+        spans: list[Span] = []
+        for i, m in enumerate(_PARA.finditer(body)):
+            line = m.group()
+            if i == 0 and section.heading and line.strip() == section.heading.split(" › ")[-1]:
+                continue  # the heading itself travels in chunk.section
+            spans += sentence_spans(line, section.start + m.start(), params.max_tokens)
+        for group in pack(spans, params):
+            start, end = group[0].start, group[-1].end
+            chunks.append(Chunk(
+                chunk_id=f"{doc.doc_id}#{len(chunks)}", doc_id=doc.doc_id,
+                text=doc.text[start:end].strip(), section=section.heading,
+                start=start, end=end, source=doc.source,
+            ))
+    return chunks
+
+
+def pack(spans: list[Span], params: ChunkParams) -> list[list[Span]]:
+    """Group consecutive sentences into chunks of at most ``max_tokens`` words."""
+    groups: list[list[Span]] = []
+    current: list[Span] = []
+    count = 0
+    for span in spans:
+        if current and count + span.tokens > params.max_tokens:
+            groups.append(current)
+            keep = current[-params.overlap:] if params.overlap else []
+            while keep and sum(s.tokens for s in keep) + span.tokens > params.max_tokens:
+                keep = keep[1:]
+            current, count = list(keep), sum(s.tokens for s in keep)
+        current.append(span)
+        count += span.tokens
+    if current:
+        groups.append(current)
+    return groups

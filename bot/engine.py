@@ -1,0 +1,171 @@
+"""The answer engine: one object that the CLI, the terminal chat, the bot and the evaluation share."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings
+from .embedder import Embedder, SentenceEmbedder
+from .retrieval import Query
+from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage
+from .text import content_words, has_words, language, normalize_text, thai_year, words, year_variants
+from .types import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+# Sentences that introduce a list ("... ดังนี้", "ได้แก่") answer together with what follows.
+_INTRO = re.compile(r"(ดังนี้|ได้แก่|ประกอบด้วย|:)\s*$")
+
+MESSAGES = {
+    "th": {
+        "empty": "กรุณาพิมพ์คำถามเป็นข้อความ เช่น \"ตราสัญลักษณ์เมืองอัจฉริยะมีกี่ประเภท\"",
+        "no_words": "ยังไม่เข้าใจข้อความนี้ กรุณาพิมพ์คำถามเป็นตัวอักษร เช่น \"เขตส่งเสริมเมืองอัจฉริยะคืออะไร\"",
+        "not_found": "ขออภัย เอกสารนโยบายเมืองอัจฉริยะที่มีอยู่ไม่ได้กล่าวถึงเรื่องนี้ จึงไม่สามารถตอบได้อย่างมั่นใจ",
+        "trimmed": "คำถามยาวเกินไป จึงใช้เฉพาะ {n} ตัวอักษรแรก",
+        "no_index": "ยังไม่มีเอกสารในคลังความรู้",
+    },
+    "en": {
+        "empty": "Please type a question as text, e.g. \"What is a smart city promotion zone?\"",
+        "no_words": "I could not read a question in that message. Please type it as text.",
+        "not_found": "Sorry, the smart-city policy documents I have do not cover this, so I cannot answer it with confidence.",
+        "trimmed": "The question was too long; only its first {n} characters were used.",
+        "no_index": "The knowledge base has no documents yet.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """When the best passage counts as an answer (calibrated on the dev questions)."""
+
+    threshold: float
+    coverage_weight: float = 0.25
+
+    def confidence(self, dense: float, coverage: float) -> float:
+        return dense + self.coverage_weight * coverage
+
+    def answered(self, dense: float, coverage: float) -> bool:
+        return self.confidence(dense, coverage) >= self.threshold
+
+
+class Engine:
+    def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex):
+        self.settings = settings
+        self.embedder = embedder
+        self.index = index
+        self.decision = Decision(settings.answer_threshold)
+        self.weights = settings.weights()
+        self._lock = threading.Lock()
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, settings: Settings, embedder: Embedder | None = None, build: bool = True,
+             progress: bool = False) -> "Engine":
+        """Load the model and the index; an index that doesn't match is rebuilt (or refused)."""
+        embedder = embedder or SentenceEmbedder(settings)
+        store = IndexStore(settings)
+        reason = store.check(embedder.dimension)
+        if reason:
+            if not build:
+                raise IndexError_(reason)
+            log.warning("index needs building (%s); building it now", reason)
+            store.build(embedder, progress=progress)
+        engine = cls(settings, embedder, store.load(embedder.dimension))
+        engine.ask("ตราสัญลักษณ์เมืองอัจฉริยะ")  # warm the tokenizer and the model
+        return engine
+
+    def reload(self, progress: bool = False) -> BuildReport:
+        """Re-index the knowledge folder; the current index keeps serving until the new one is ready."""
+        store = IndexStore(self.settings)
+        report = store.build(self.embedder, progress=progress)
+        fresh = store.load(self.embedder.dimension)
+        with self._lock:
+            self.index = fresh
+        return report
+
+    @property
+    def passages(self) -> list[Passage]:
+        return self.index.passages
+
+    # -- answering --------------------------------------------------------------------------------
+    def ask(self, question: object) -> Answer:
+        text = question if isinstance(question, str) else ""
+        lang = language(text)
+        msg = MESSAGES[lang]
+        q = normalize_text(text)
+        if not q:
+            return Answer(text, False, msg["empty"], (), reason="empty")
+        if not has_words(q):
+            return Answer(text, False, msg["no_words"], (), reason="no_words")
+        notice = ""
+        limit = self.settings.max_question_chars
+        if len(q) > limit:
+            cut = q.rfind(" ", 0, limit)
+            q = q[: cut if cut > limit // 2 else limit]
+            notice = msg["trimmed"].format(n=limit)
+        index = self.index  # one consistent snapshot, even during a reload
+        if not index.passages:
+            return Answer(text, False, msg["no_index"], (), reason="not_found", notice=notice)
+        years = year_variants(q)  # "2023" also finds "2566" (Thai documents count in B.E.)
+        tokens = words(q) + list(years.values())
+        vec = self.embedder.queries([q])[0]
+        k = max(self.settings.top_k, 3)
+        scored = index.retriever.search(Query.of(vec, tokens, q), k, self.weights)
+        hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical) for s in scored)
+        top = index.passages[scored[0].index]
+        content = [thai_year(w, years) for w in content_words(q)] or tokens
+        coverage = index.retriever.coverage(content, scored[0].index)
+        if not self.decision.answered(scored[0].dense, coverage):
+            return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice)
+        spans = self.highlight(top, content, index)
+        answer = " ".join(top.chunk.text[a:b] for a, b in spans)
+        return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice)
+
+    def confidence(self, answer: Answer) -> float:
+        """The calibrated score behind ``answered`` (for evaluation and calibration)."""
+        if not answer.hits:
+            return 0.0
+        index = self.index
+        q = normalize_text(answer.question)[: self.settings.max_question_chars]
+        content = content_words(q) or words(q)
+        i = next(j for j, p in enumerate(index.passages) if p.chunk.chunk_id == answer.hits[0].chunk.chunk_id)
+        return self.decision.confidence(answer.hits[0].dense, index.retriever.coverage(content, i))
+
+    @staticmethod
+    def highlight(passage: Passage, query_words: list[str], index: LoadedIndex) -> list[tuple[int, int]]:
+        """The sentence(s) of the passage that answer: most of the question's weighted words."""
+        spans = passage.sentences or [(0, len(passage.chunk.text))]
+        qset = set(query_words)
+        best, best_score = 0, -1.0
+        for i, (a, b) in enumerate(spans):
+            sent = set(words(passage.chunk.text[a:b]))
+            score = sum(index.retriever.idf(w) for w in qset & sent)
+            if score > best_score:
+                best, best_score = i, score
+        chosen = [spans[best]]
+        j = best
+        while _INTRO.search(passage.chunk.text[chosen[-1][0]:chosen[-1][1]]) and j + 1 < len(spans) and len(chosen) < 4:
+            j += 1
+            chosen.append(spans[j])
+            if not _INTRO.search(passage.chunk.text[spans[j][0]:spans[j][1]]) and j + 1 < len(spans):
+                # a list: keep taking items while they look like items of the same list
+                while j + 1 < len(spans) and len(chosen) < 4 and re.match(r"^\s*(\d+(\.\d+)*|\(\d+\)|[-•*])\s",
+                                                                       passage.chunk.text[spans[j + 1][0]:]):
+                    j += 1
+                    chosen.append(spans[j])
+                break
+        return chosen
+
+
+def knowledge_summary(index: LoadedIndex) -> list[dict[str, str]]:
+    """The indexed documents with their metadata, for `sources` and the bot's /sources."""
+    out = []
+    for doc_id, info in sorted(index.documents.items()):
+        out.append({"document": doc_id, "title": info.get("title", Path(doc_id).stem),
+                    "issuer": info.get("issuer", ""), "date": info.get("date", ""),
+                    "url": info.get("url", ""), "as_of": info.get("as_of", "")})
+    return out

@@ -1,0 +1,314 @@
+"""The index folder: manifest, passages, embeddings, FAISS and BM25, built incrementally.
+
+``index/manifest.json`` records the format version, the model and its dimension, the chunking
+parameters, each document's content hash and the hash of every file in the folder. Loading checks
+all of it; a mismatch or a damaged file means the index is rebuilt, never served as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from .chunking import ChunkParams, chunk_document
+from .config import Settings
+from .documents import Problem, file_digest, knowledge_files, load_documents
+from .embedder import Embedder
+from .retrieval import FIELDS, Retriever
+from .text import sentences, words
+from .types import Chunk, Document, Source
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 3
+TEXT_VERSION = 1  # bump when normalization or tokenization changes
+FILES = ("chunks.jsonl", "embeddings.npy", "faiss.index")
+
+
+class IndexError_(Exception):
+    """The index cannot be used as it is (missing, stale or damaged); the message says why."""
+
+
+@dataclass
+class BuildReport:
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    removed: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    rebuilt: bool = True
+
+    def summary(self) -> str:
+        parts = [f"{self.documents} documents", f"{self.chunks} chunks",
+                 f"{self.embedded} embedded", f"{self.reused} reused"]
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed")
+        if self.problems:
+            parts.append(f"{len(self.problems)} skipped")
+        return ", ".join(parts) + f", {self.seconds:.1f} s"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk as stored: with its BM25 tokens and its sentence spans (relative to the text)."""
+
+    chunk: Chunk
+    tokens: list[str]
+    sentences: list[tuple[int, int]]
+
+
+@dataclass
+class LoadedIndex:
+    passages: list[Passage]
+    retriever: Retriever
+    manifest: dict[str, Any]
+
+    @property
+    def documents(self) -> dict[str, dict[str, Any]]:
+        return self.manifest.get("documents", {})
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def indexed_text(chunk: Chunk) -> str:
+    header = chunk.header()
+    return f"{header}\n{chunk.text}" if header else chunk.text
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for line in text.split("\n"):
+        off = 0
+        for s in sentences(line):
+            core = s.strip()
+            if core:
+                a = pos + off + (len(s) - len(s.lstrip()))
+                spans.append((a, a + len(core)))
+            off += len(s)
+        pos += len(line) + 1
+    return spans
+
+
+def _passage_to_json(p: Passage) -> dict[str, Any]:
+    c = p.chunk
+    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text, "section": c.section,
+            "start": c.start, "end": c.end, "source": asdict(c.source), "tokens": p.tokens,
+            "sentences": p.sentences}
+
+
+def _passage_from_json(d: dict[str, Any]) -> Passage:
+    chunk = Chunk(d["chunk_id"], d["doc_id"], d["text"], d["section"], d["start"], d["end"],
+                  Source(**d["source"]))
+    return Passage(chunk, d["tokens"], [tuple(s) for s in d["sentences"]])
+
+
+class IndexStore:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.dir = Path(settings.index_dir)
+        self.params = ChunkParams(settings.chunk_max_tokens, settings.chunk_overlap)
+
+    # -- what the settings expect ------------------------------------------------------------
+    def expected(self, dimension: int | None = None) -> dict[str, Any]:
+        exp = {"format_version": FORMAT_VERSION, "text_version": TEXT_VERSION,
+               "model": self.settings.embedding_model, "chunking": self.params.as_dict()}
+        if dimension is not None:
+            exp["dimension"] = dimension
+        return exp
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = self.dir / "manifest.json"
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def check(self, dimension: int | None = None) -> str:
+        """'' when the index matches the settings and the knowledge folder, else the reason it doesn't."""
+        manifest = self.read_manifest()
+        if manifest is None:
+            return "no index yet" if not (self.dir / "manifest.json").exists() else "manifest.json is damaged"
+        for key, want in self.expected(dimension).items():
+            if manifest.get(key) != want:
+                return f"{key} changed: index has {manifest.get(key)!r}, settings want {want!r}"
+        try:
+            files = knowledge_files(Path(self.settings.knowledge_dir))
+        except Exception as exc:
+            return str(exc)
+        root = Path(self.settings.knowledge_dir)
+        current = {p.relative_to(root).as_posix(): file_digest(p) for p in files}
+        indexed = {k: v["sha256"] for k, v in manifest.get("documents", {}).items()}
+        indexed.update({k: v for k, v in manifest.get("skipped", {}).items()})
+        if current != indexed:
+            changed = sorted(set(current.items()) ^ set(indexed.items()))
+            return f"knowledge changed: {', '.join(sorted({k for k, _ in changed}))}"
+        for name in FILES:
+            path = self.dir / name
+            if not path.exists():
+                return f"{name} is missing"
+            if _sha(path) != manifest.get("files", {}).get(name):
+                return f"{name} is damaged (checksum differs)"
+        return ""
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self, dimension: int | None = None) -> LoadedIndex:
+        reason = self.check(dimension)
+        if reason:
+            raise IndexError_(reason)
+        manifest = self.read_manifest() or {}
+        try:
+            with (self.dir / "chunks.jsonl").open(encoding="utf-8") as f:
+                passages = [_passage_from_json(json.loads(line)) for line in f if line.strip()]
+            embeddings = np.load(self.dir / "embeddings.npy")
+            index = faiss.read_index(str(self.dir / "faiss.index"))
+            if passages:
+                bm25 = {f.name: bm25s.BM25.load(str(self.dir / f"bm25_{f.name}")) for f in FIELDS}
+                retriever = Retriever(embeddings, [p.tokens for p in passages], None, bm25, index)
+            else:
+                retriever = Retriever(embeddings, [], [], faiss_index=index)
+        except Exception as exc:
+            raise IndexError_(f"index files are damaged: {type(exc).__name__}: {exc}") from exc
+        return LoadedIndex(passages, retriever, manifest)
+
+    # -- building ---------------------------------------------------------------------------
+    def _previous(self, dimension: int) -> tuple[dict[str, Any], dict[str, list[Passage]], dict[str, np.ndarray]]:
+        """Reusable passages and embeddings of the current index, by document (empty if incompatible)."""
+        manifest = self.read_manifest()
+        if not manifest or any(manifest.get(k) != v for k, v in self.expected(dimension).items()):
+            return {}, {}, {}
+        try:
+            for name in FILES[:2]:
+                if _sha(self.dir / name) != manifest.get("files", {}).get(name):
+                    return {}, {}, {}
+            with (self.dir / "chunks.jsonl").open(encoding="utf-8") as f:
+                passages = [_passage_from_json(json.loads(line)) for line in f if line.strip()]
+            embeddings = np.load(self.dir / "embeddings.npy")
+        except Exception:
+            return {}, {}, {}
+        if len(embeddings) != len(passages):
+            return {}, {}, {}
+        by_doc: dict[str, list[Passage]] = {}
+        rows: dict[str, list[int]] = {}
+        for i, p in enumerate(passages):
+            by_doc.setdefault(p.chunk.doc_id, []).append(p)
+            rows.setdefault(p.chunk.doc_id, []).append(i)
+        vecs = {d: embeddings[r] for d, r in rows.items()}
+        return manifest.get("documents", {}), by_doc, vecs
+
+    def build(self, embedder: Embedder, progress: bool = True, force: bool = False) -> BuildReport:
+        t0 = time.perf_counter()
+        report = BuildReport()
+        docs, report.problems = load_documents(Path(self.settings.knowledge_dir))
+        old_docs, old_passages, old_vecs = ({}, {}, {}) if force else self._previous(embedder.dimension)
+        passages: list[Passage] = []
+        vectors: list[np.ndarray] = []
+        todo: list[tuple[Document, list[Passage]]] = []
+        for doc in docs:
+            prev = old_docs.get(doc.doc_id)
+            if prev and prev.get("sha256") == doc.sha256 and doc.doc_id in old_passages:
+                passages += old_passages[doc.doc_id]
+                vectors.append(old_vecs[doc.doc_id])
+                report.reused += len(old_passages[doc.doc_id])
+                continue
+            chunks = chunk_document(doc, self.params)
+            new = [Passage(c, words(indexed_text(c)), _sentence_spans(c.text)) for c in chunks]
+            todo.append((doc, new))
+        texts = [indexed_text(p.chunk) for _, new in todo for p in new]
+        fresh = self._embed(embedder, texts, progress)
+        row = 0
+        for _, new in todo:
+            passages += new
+            vectors.append(fresh[row:row + len(new)])
+            row += len(new)
+        report.embedded = len(texts)
+        report.removed = sorted(set(old_docs) - {d.doc_id for d in docs})
+        embeddings = (np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension))).astype(np.float32)
+        # keep passages in document order, embeddings aligned
+        order = sorted(range(len(passages)), key=lambda i: (passages[i].chunk.doc_id, _num(passages[i].chunk.chunk_id)))
+        passages = [passages[i] for i in order]
+        embeddings = embeddings[order] if len(order) else embeddings
+        self._write(docs, report.problems, passages, embeddings, embedder)
+        report.documents, report.chunks = len(docs), len(passages)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    @staticmethod
+    def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, embedder.dimension), dtype=np.float32)
+        out = []
+        batch = 32
+        bar = tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress)
+        for i in range(0, len(texts), batch):
+            out.append(embedder.passages(texts[i:i + batch]))
+            bar.update(len(texts[i:i + batch]))
+        bar.close()
+        return np.concatenate(out)
+
+    def _write(self, docs: list[Document], problems: list[Problem], passages: list[Passage],
+               embeddings: np.ndarray, embedder: Embedder) -> None:
+        work = self.dir.with_name(f".{self.dir.name}.new")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        with (work / "chunks.jsonl").open("w", encoding="utf-8") as f:
+            for p in passages:
+                f.write(json.dumps(_passage_to_json(p), ensure_ascii=False) + "\n")
+        np.save(work / "embeddings.npy", embeddings)
+        index = faiss.IndexFlatIP(embedder.dimension)
+        if len(embeddings):
+            index.add(np.ascontiguousarray(embeddings))
+        faiss.write_index(index, str(work / "faiss.index"))
+        if passages:
+            texts = [indexed_text(p.chunk) for p in passages]
+            Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index).save_lexical(work)
+        counts: dict[str, int] = {}
+        for p in passages:
+            counts[p.chunk.doc_id] = counts.get(p.chunk.doc_id, 0) + 1
+        root = Path(self.settings.knowledge_dir)
+        skipped = {}
+        for prob in problems:
+            path = root / prob.path
+            if path.exists():
+                skipped[prob.path] = file_digest(path)
+        manifest = {
+            **self.expected(embedder.dimension),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "chunks": counts.get(d.doc_id, 0),
+                                     "issuer": d.source.issuer, "date": d.source.date, "url": d.source.url,
+                                     "as_of": d.source.as_of} for d in docs},
+            "skipped": skipped,
+            "problems": [str(p) for p in problems],
+            "files": {name: _sha(work / name) for name in FILES},
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        old = self.dir.with_name(f".{self.dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.dir.exists():
+            self.dir.rename(old)
+        work.rename(self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _num(chunk_id: str) -> int:
+    try:
+        return int(chunk_id.rsplit("#", 1)[1])
+    except (IndexError, ValueError):
+        return 0

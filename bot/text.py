@@ -1,0 +1,157 @@
+"""Pure Thai text logic: normalization, word and sentence tokenization, language guess.
+
+Everything here is deterministic and model-free; the same functions run at index time and at
+question time so that both sides see the same text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from pythainlp.util import normalize as thai_normalize
+from pythainlp.util import thai_digit_to_arabic_digit
+
+_THAI = re.compile(r"[\u0E00-\u0E7F]")
+_LATIN = re.compile(r"[A-Za-z]")
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_WORD = re.compile(r"[\w\u0E00-\u0E7F]", re.UNICODE)
+# Characters that carry no text: zero-width and other format characters, and controls (but \n).
+_INVISIBLE = {chr(c) for c in range(0x20) if chr(c) not in "\n\t"} | {"\x7f"}
+
+
+def _strip_invisible(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in _INVISIBLE:
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cf" or (cat == "Cc" and ch not in "\n\t"):
+            continue
+        if cat == "Zs" or ch == "\t":
+            ch = " "
+        out.append(ch)
+    return "".join(out)
+
+
+def normalize_text(text: str) -> str:
+    """The one normalization for documents and questions.
+
+    Unicode NFC, invisible and control characters removed (newlines kept), PyThaiNLP's Thai
+    normalization (duplicate marks, vowel order), Thai digits to Arabic, runs of spaces collapsed.
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _strip_invisible(text)
+    text = thai_normalize(text)
+    text = thai_digit_to_arabic_digit(text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+# Words that ask rather than tell: they say nothing about which passage answers.
+QUESTION_WORDS = frozenset(
+    "กี่ อะไร ไหน ไหม มั้ย เท่าไร เท่าไหร่ ยังไง อย่างไร หรือเปล่า หรือไม่ ใคร เมื่อไร เมื่อไหร่ บ้าง ทำไม "
+    "แบบไหน แห่ง ครับ ค่ะ คะ จ้า นะ หน่อย ป่ะ มั๊ย รึเปล่า ได้แก่ คือ".split()
+)
+ENGLISH_STOPWORDS = frozenset(
+    "a an the of to in on at for by with about from and or is are was were be been do does did what "
+    "which who whom when where why how i you we they it this that these those can could should would "
+    "will my your our their its there any some much many".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from pythainlp.corpus import thai_stopwords
+
+    return frozenset(thai_stopwords()) | QUESTION_WORDS | ENGLISH_STOPWORDS
+
+
+def words(text: str) -> list[str]:
+    """Word tokens (PyThaiNLP newmm), lower-cased, without white space and punctuation."""
+    from pythainlp.tokenize import word_tokenize
+
+    toks = word_tokenize(text, engine="newmm", keep_whitespace=False)
+    return [t.lower() for t in (tok.strip() for tok in toks) if t and _WORD.search(t)]
+
+
+def char_grams(text: str, n: int = 3) -> list[str]:
+    """Overlapping character n-grams of the text without white space, lower-cased.
+
+    They match Thai compounds that word segmentation splits differently in a question and in a
+    passage (นิคมอมตะ / นิคมอุตสาหกรรมอมตะ).
+    """
+    t = "".join(text.lower().split())
+    if len(t) <= n:
+        return [t] if t else []
+    return [t[i:i + n] for i in range(len(t) - n + 1)]
+
+
+def content_words(text: str) -> list[str]:
+    """Word tokens without Thai stop words (question words, particles)."""
+    stop = _stopwords()
+    return [w for w in words(text) if w not in stop]
+
+
+_YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d|2[45]\d\d|26[0-4]\d)(?!\d)")
+
+
+def year_variants(text: str) -> dict[str, str]:
+    """Each year in the text mapped to the same year in the other era (B.E. = C.E. + 543)."""
+    out = {}
+    for m in _YEAR.finditer(text):
+        year = int(m.group())
+        out[m.group()] = str(year + 543 if year < 2200 else year - 543)
+    return out
+
+
+def thai_year(word: str, variants: dict[str, str]) -> str:
+    """A year as Thai documents write it (B.E.); other words unchanged."""
+    other = variants.get(word)
+    return other if other and int(word) < 2200 else word
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a paragraph (PyThaiNLP crfcut).
+
+    The pieces concatenate back to the input exactly (each keeps its trailing space), so
+    character offsets computed from them stay valid.
+    """
+    if not text.strip():
+        return []
+    from pythainlp.tokenize import sent_tokenize
+
+    starts, pos = [0], 0
+    for part in sent_tokenize(text, engine="crfcut"):
+        core = part.strip()
+        if not core:
+            continue
+        idx = text.find(core, pos)
+        if idx < 0:  # crfcut altered the text: fall back to what was found so far
+            break
+        if idx > 0:
+            starts.append(idx)
+        pos = idx + len(core)
+    bounds = sorted(set(starts)) + [len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if text[a:b]]
+
+
+def is_thai(text: str) -> bool:
+    return bool(_THAI.search(text))
+
+
+def language(text: str) -> str:
+    """'th' for any text with Thai letters (mixed Thai and English included), 'en' for Latin-only."""
+    if _THAI.search(text) or not _LATIN.search(text):
+        return "th"
+    return "en"
+
+
+def has_words(text: str) -> bool:
+    """True when the text has at least one letter or digit (not only emoji or punctuation)."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)

@@ -1,0 +1,93 @@
+"""The typed values passed between the engine's units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a passage comes from, as shown to a user."""
+
+    document: str  # path of the file inside knowledge/, e.g. "certification.md"
+    title: str
+    issuer: str = ""
+    date: str = ""
+    url: str = ""
+    as_of: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"document": self.document, "title": self.title, "section": "", "url": self.url}
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    title: str
+    text: str
+    sections: tuple[Section, ...]
+    source: Source
+    sha256: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    text: str
+    section: str
+    start: int  # character span in the document's normalized text
+    end: int
+    source: Source
+
+    def header(self) -> str:
+        """The title and section line prepended when a chunk is embedded and indexed."""
+        return " — ".join(p for p in (self.source.title, self.section) if p)
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float  # fused score, higher is better
+    dense: float  # cosine similarity of question and chunk
+    lexical: float  # BM25 score
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answered: bool
+    answer: str
+    hits: tuple[Hit, ...]
+    highlights: tuple[tuple[int, int], ...] = ()  # spans in hits[0].chunk.text that answer
+    reason: str = "ok"  # ok | empty | no_words | not_found
+    notice: str = ""  # e.g. that a long question was trimmed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "answer": self.answer,
+            "passages": [
+                {
+                    "text": h.chunk.text,
+                    "score": round(float(h.score), 4),
+                    "source": {
+                        "document": h.chunk.source.document,
+                        "title": h.chunk.source.title,
+                        "section": h.chunk.section,
+                        "url": h.chunk.source.url,
+                    },
+                }
+                for h in self.hits
+            ],
+        }
