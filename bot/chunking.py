@@ -13,7 +13,7 @@ _PARA = re.compile(r"[^\n]+")
 
 @dataclass(frozen=True)
 class ChunkParams:
-    max_tokens: int = 160  # newmm words in a chunk
+    max_tokens: int = 300  # newmm words in a chunk
     overlap: int = 1  # sentences repeated from the previous chunk of the same section
 
     def as_dict(self) -> dict[str, int]:

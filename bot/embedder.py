@@ -50,7 +50,8 @@ class SentenceEmbedder:
         self.name = settings.embedding_model
         path = ensure_default_model(settings) if self.name == DEFAULT_MODEL else self.name
         self.model = SentenceTransformer(str(path), device="cpu")
-        self.dimension = int(self.model.get_sentence_embedding_dimension())
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(get_dim())
         prompts = getattr(self.model, "prompts", {}) or {}
         e5 = "e5" in self.name.lower()
         self._query = "query" if "query" in prompts else None

@@ -12,7 +12,7 @@ from .config import Settings
 from .embedder import Embedder, SentenceEmbedder
 from .retrieval import Query
 from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage
-from .text import content_words, has_words, language, normalize_text, thai_year, words, year_variants
+from .text import content_words, has_words, language, english_to_thai_terms, normalize_text, thai_year, words, year_variants
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,6 @@ class Decision:
 
     def confidence(self, dense: float, coverage: float) -> float:
         return dense + self.coverage_weight * coverage
-
-    def answered(self, dense: float, coverage: float) -> bool:
-        return self.confidence(dense, coverage) >= self.threshold
 
 
 class Engine:
@@ -110,30 +107,43 @@ class Engine:
         index = self.index  # one consistent snapshot, even during a reload
         if not index.passages:
             return Answer(text, False, msg["no_index"], (), reason="not_found", notice=notice)
+        query = self.expand(q)
         years = year_variants(q)  # "2023" also finds "2566" (Thai documents count in B.E.)
-        tokens = words(q) + list(years.values())
-        vec = self.embedder.queries([q])[0]
+        tokens = words(query) + list(years.values())
+        vec = self.embedder.queries([query])[0]
         k = max(self.settings.top_k, 3)
-        scored = index.retriever.search(Query.of(vec, tokens, q), k, self.weights)
+        scored = index.retriever.search(Query.of(vec, tokens, query), k, self.weights)
         hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical) for s in scored)
         top = index.passages[scored[0].index]
-        content = [thai_year(w, years) for w in content_words(q)] or tokens
+        content = self.content(q, years) or tokens
         coverage = index.retriever.coverage(content, scored[0].index)
-        if not self.decision.answered(scored[0].dense, coverage):
-            return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice)
-        spans = self.highlight(top, content, index)
+        confidence = self.decision.confidence(scored[0].dense, coverage)
+        if confidence < self.decision.threshold:
+            return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice,
+                          confidence=confidence)
+        spans = self.highlight(top, content or tokens, index)
         answer = " ".join(top.chunk.text[a:b] for a, b in spans)
-        return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice)
+        return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice, confidence=confidence)
 
-    def confidence(self, answer: Answer) -> float:
-        """The calibrated score behind ``answered`` (for evaluation and calibration)."""
-        if not answer.hits:
-            return 0.0
-        index = self.index
-        q = normalize_text(answer.question)[: self.settings.max_question_chars]
-        content = content_words(q) or words(q)
-        i = next(j for j, p in enumerate(index.passages) if p.chunk.chunk_id == answer.hits[0].chunk.chunk_id)
-        return self.decision.confidence(answer.hits[0].dense, index.retriever.coverage(content, i))
+    @staticmethod
+    def expand(q: str) -> str:
+        """An English question gets the Thai terms of its domain phrases appended."""
+        if language(q) != "en":
+            return q
+        terms, _ = english_to_thai_terms(q)
+        return f"{q} ({' '.join(terms)})" if terms else q
+
+    @staticmethod
+    def content(q: str, years: dict[str, str]) -> list[str]:
+        """The words whose presence in a passage shows it is about the question.
+
+        An English question counts by its Thai translation, plus the English words the glossary
+        did not translate (a "driving licence" the documents never mention shows as missing).
+        """
+        if language(q) == "en":
+            terms, rest = english_to_thai_terms(q)
+            return [thai_year(w, years) for w in content_words(" ".join(terms) + " " + rest)]
+        return [thai_year(w, years) for w in content_words(q)]
 
     @staticmethod
     def highlight(passage: Passage, query_words: list[str], index: LoadedIndex) -> list[tuple[int, int]]:

@@ -64,7 +64,7 @@ def evaluate_domain(engine: Engine, items: list[dict[str, Any]]) -> DomainResult
         texts = [squash(normalize_text(h.chunk.text)) for h in answer.hits]
         golds = [squash(normalize_text(a)) for a in item.get("answers", [])]
         rank = next((i + 1 for i, t in enumerate(texts) if any(g and g in t for g in golds)), None)
-        conf = engine.confidence(answer)
+        conf = answer.confidence
         row = {"id": item.get("id"), "kind": item.get("kind"), "question": item["question"], "rank": rank,
                "answered": answer.answered, "confidence": round(conf, 4),
                "top": answer.hits[0].chunk.chunk_id if answer.hits else None}

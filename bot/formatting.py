@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Literal
 
 from .text import language, sentences
-from .types import Answer, Chunk, Hit, Source
+from .types import Answer, Chunk, Source
 
 if TYPE_CHECKING:
     from .records import Stats
@@ -344,9 +344,14 @@ def _notice(notice: str) -> str:
     return f"ℹ️ <i>{esc(notice)}</i>" if notice else ""
 
 
-def _first_sentence(text: str, limit: int = 220) -> str:
-    first = next((s for s in sentences(text) if s.strip()), text)
-    return shorten(first, limit)
+def _first_sentence(text: str, limit: int = 220, at_least: int = 60) -> str:
+    """The opening sentence, with the next ones while it is a mere fragment (an abbreviation's "ค.")."""
+    opening = ""
+    for sent in sentences(text):
+        opening += sent
+        if len(opening.strip()) >= at_least:
+            break
+    return shorten(opening or text, limit)
 
 
 def section_text(chunks: Sequence[Chunk]) -> str:
@@ -384,20 +389,17 @@ def reply_message(text: str, notice: str = "") -> str:
 
 def not_found_messages(question: str, titles: Sequence[str], lang: str, notice: str = "") -> list[str]:
     """The documents don't cover the question: say so and list what they do cover."""
-    fragments = [_notice(notice), t(lang, "not_found", question=shorten(question, 150))]
-    if titles:
-        fragments.append(t(lang, "topics") + "\n" + "\n".join(f"• {esc(shorten(x, 300))}" for x in titles))
-    fragments.append(t(lang, "not_found_tail"))
-    return pack(fragments)
+    topics = pack([t(lang, "topics"), *(f"• {esc(shorten(x, 300))}" for x in titles)], sep="\n") if titles else []
+    return pack([_notice(notice), t(lang, "not_found", question=shorten(question, 150)), *topics,
+                 t(lang, "not_found_tail")])
 
 
-def more_results_messages(hits: Sequence[Hit], lang: str) -> list[str]:
-    """Hits 2..5 briefly: title › section and the first sentence."""
-    if not hits:
+def more_results_messages(chunks: Sequence[Chunk], lang: str) -> list[str]:
+    """The passages of hits 2..5 briefly: title › section and the first sentence."""
+    if not chunks:
         return [t(lang, "no_more")]
     items = []
-    for n, hit in enumerate(hits, start=2):
-        c = hit.chunk
+    for n, c in enumerate(chunks, start=2):
         where = " › ".join(esc(shorten(x, 200)) for x in (c.source.title, c.section) if x)
         items.append(f"{n}. <b>{where}</b>\n{esc(_first_sentence(c.text))}")
     return pack([t(lang, "more_header"), *items])

@@ -169,6 +169,12 @@ class IndexStore:
         return ""
 
     # -- loading ----------------------------------------------------------------------------
+    def prior(self, passages: list[Passage], manifest: dict[str, Any]) -> np.ndarray:
+        """A fused-score bonus for passages of official documents (front matter ``authority: official``)."""
+        docs = manifest.get("documents", {})
+        official = {d for d, info in docs.items() if info.get("authority") == "official"}
+        return np.array([self.settings.official_bonus if p.chunk.doc_id in official else 0.0 for p in passages])
+
     def load(self, dimension: int | None = None) -> LoadedIndex:
         reason = self.check(dimension)
         if reason:
@@ -181,7 +187,8 @@ class IndexStore:
             index = faiss.read_index(str(self.dir / "faiss.index"))
             if passages:
                 bm25 = {f.name: bm25s.BM25.load(str(self.dir / f"bm25_{f.name}")) for f in FIELDS}
-                retriever = Retriever(embeddings, [p.tokens for p in passages], None, bm25, index)
+                retriever = Retriever(embeddings, [p.tokens for p in passages], None, bm25, index,
+                                      prior=self.prior(passages, manifest))
             else:
                 retriever = Retriever(embeddings, [], [], faiss_index=index)
         except Exception as exc:
@@ -293,7 +300,9 @@ class IndexStore:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "chunks": counts.get(d.doc_id, 0),
                                      "issuer": d.source.issuer, "date": d.source.date, "url": d.source.url,
-                                     "as_of": d.source.as_of} for d in docs},
+                                     "as_of": d.source.as_of,
+                                     "authority": str(d.meta.get("authority", "")).strip().lower()}
+                          for d in docs},
             "skipped": skipped,
             "problems": [str(p) for p in problems],
             "files": {name: _sha(work / name) for name in FILES},

@@ -76,8 +76,12 @@ class Retriever:
     """Search over n passages given their embeddings, word tokens and lexical indexes."""
 
     def __init__(self, embeddings: np.ndarray, tokens: list[list[str]], texts: list[str] | None = None,
-                 bm25: dict[str, bm25s.BM25] | None = None, faiss_index: faiss.Index | None = None):
-        """Lexical indexes are built from ``texts`` unless ready ones (loaded from disk) are given."""
+                 bm25: dict[str, bm25s.BM25] | None = None, faiss_index: faiss.Index | None = None,
+                 prior: np.ndarray | None = None):
+        """Lexical indexes are built from ``texts`` unless ready ones (loaded from disk) are given.
+
+        ``prior`` is added to each passage's fused score (e.g. a bonus for official documents).
+        """
         if len(embeddings) != len(tokens) or (texts is not None and len(texts) != len(tokens)):
             raise ValueError(f"{len(embeddings)} embeddings for {len(tokens)} passages")
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
@@ -99,6 +103,7 @@ class Retriever:
         if missing:
             raise ValueError(f"BM25 indexes missing: {sorted(missing)}")
         self.bm25 = bm25
+        self.prior = np.zeros(self.size) if prior is None else np.asarray(prior, dtype=np.float64)
         df: dict[str, int] = {}
         for toks in tokens:
             for w in set(toks):
@@ -150,6 +155,6 @@ class Retriever:
         else:
             names = [f.name for f in FIELDS]
             fused = zscore_fusion([dense, *(lexical[n] for n in names)],
-                                  [weights.dense, *(weights.of(n) for n in names)])
+                                  [weights.dense, *(weights.of(n) for n in names)]) + self.prior
         order = np.argsort(-fused, kind="stable")[:k]
         return [Scored(int(i), float(fused[i]), float(dense[i]), float(lexical["words"][i])) for i in order]

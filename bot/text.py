@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 from pythainlp.util import normalize as thai_normalize
 from pythainlp.util import thai_digit_to_arabic_digit
@@ -114,6 +115,32 @@ def thai_year(word: str, variants: dict[str, str]) -> str:
     """A year as Thai documents write it (B.E.); other words unchanged."""
     other = variants.get(word)
     return other if other and int(word) < 2200 else word
+
+
+@lru_cache(maxsize=1)
+def _en_th_terms() -> tuple[tuple[str, str], ...]:
+    rows = []
+    for line in (Path(__file__).parent / "data" / "en_th_terms.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#") and "\t" in line:
+            en, th = line.split("\t", 1)
+            rows.append((en.strip().lower(), th.strip()))
+    return tuple(sorted(rows, key=lambda r: -len(r[0])))  # longest phrase first
+
+
+def english_to_thai_terms(text: str) -> tuple[list[str], str]:
+    """Thai terms for the domain phrases of an English question (a small curated glossary), and
+    the rest of the question that the glossary did not translate.
+
+    e5-small matches English questions to Thai passages poorly; adding the Thai terms the
+    documents use is dictionary-based query translation.
+    """
+    low = " " + re.sub(r"[^a-z0-9 ]+", " ", text.lower()) + " "
+    found = []
+    for en, th in _en_th_terms():
+        if f" {en} " in low:
+            found.append(th)
+            low = low.replace(f" {en} ", " ")
+    return found, " ".join(low.split())
 
 
 def sentences(text: str) -> list[str]:

@@ -71,6 +71,7 @@ class Answer:
     highlights: tuple[tuple[int, int], ...] = ()  # spans in hits[0].chunk.text that answer
     reason: str = "ok"  # ok | empty | no_words | not_found
     notice: str = ""  # e.g. that a long question was trimmed
+    confidence: float = 0.0  # the calibrated score behind `answered`
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,376 @@
+"""The bot's handlers: commands, questions, buttons, other messages, admin commands and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Protocol, TypeVar
+
+from telegram import (Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Message, MaybeInaccessibleMessage,
+                      ReplyParameters, Update, User)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from ..engine import knowledge_summary
+from ..formatting import (answer_message, more_results_messages, not_found_messages, reply_message,
+                          section_messages, sources_messages, stats_messages, t, ui_language)
+from ..records import Records
+from ..types import Answer, Chunk
+from .keyboards import EXAMPLE, ButtonData, answer_keyboard, examples_keyboard, parse_button
+from .ratelimit import UserRateLimit, Verdict
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+T = TypeVar("T")
+
+PUBLIC_COMMANDS = ("start", "help", "sources", "ask")
+ADMIN_COMMANDS = ("stats", "reload")
+MORE_RESULTS = 4  # hits 2..5
+TYPING_EVERY = 4.5  # seconds; Telegram shows "typing" for about 5
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+class AnswerEngine(Protocol):
+    """What the bot needs of bot.engine.Engine (tests pass a small fake)."""
+
+    index: Any  # .passages (with .chunk) and .documents, as knowledge_summary reads them
+
+    def ask(self, question: str) -> Answer: ...
+
+    def reload(self) -> Any: ...  # a report with .summary()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a reply goes."""
+
+    chat_id: int
+    chat_type: str
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+    @classmethod
+    def of(cls, message: MaybeInaccessibleMessage, quote: bool) -> "Target":
+        thread = message.message_thread_id if isinstance(message, Message) and message.is_topic_message else None
+        return cls(message.chat.id, message.chat.type, thread, message.message_id if quote else None)
+
+
+@dataclass(frozen=True)
+class Reply:
+    answer: Answer
+    messages: list[str]
+
+
+def in_group(chat_type: str) -> bool:
+    return chat_type in GROUPS
+
+
+async def in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run fn in a daemon thread (a shutdown does not wait for it) and await its result."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def run() -> None:
+        try:
+            result, ok = fn(), True
+        except BaseException as exc:  # handed to the awaiting task
+            result, ok = exc, False
+        with suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, ok, result)
+
+    threading.Thread(target=run, name="reload", daemon=True).start()
+    return await future
+
+
+class SmartCityBot:
+    def __init__(self, settings: Any, engine: AnswerEngine, records: Records, workers: int = 2):
+        self.settings = settings
+        self.engine = engine
+        self.records = records
+        self.admins = frozenset(settings.admin_user_ids)
+        self.limiter = UserRateLimit(settings.rate_limit_per_minute)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
+        self._reloading = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._chunks: tuple[Any, dict[str, Chunk]] | None = None
+
+    # -- wiring --------------------------------------------------------------------------------------
+    def register(self, app: Application) -> None:
+        new = filters.UpdateType.MESSAGE  # edited messages and channel posts are ignored
+        commands = {"start": self.cmd_start, "help": self.cmd_help, "sources": self.cmd_sources,
+                    "ask": self.cmd_ask, "stats": self.cmd_stats, "reload": self.cmd_reload}
+        for name, callback in commands.items():
+            app.add_handler(CommandHandler(name, callback, filters=new))
+        app.add_handler(MessageHandler(new & filters.COMMAND, self.on_unknown_command))
+        app.add_handler(MessageHandler(new & filters.TEXT, self.on_text))
+        app.add_handler(MessageHandler(new & ~filters.StatusUpdate.ALL, self.on_other))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_error_handler(self.on_error)
+
+    async def set_commands(self, bot: Bot) -> None:
+        """The command menu: Thai by default, English for English clients, admin commands for admins."""
+        def menu(lang: str, names: Sequence[str]) -> list[BotCommand]:
+            return [BotCommand(name, t(lang, f"cmd_{name}")) for name in names]
+
+        calls = [({"language_code": None}, menu("th", PUBLIC_COMMANDS)),
+                 ({"language_code": "en"}, menu("en", PUBLIC_COMMANDS))]
+        calls += [({"scope": BotCommandScopeChat(admin)}, menu("th", PUBLIC_COMMANDS + ADMIN_COMMANDS))
+                  for admin in sorted(self.admins)]
+        for where, commands in calls:
+            try:
+                await bot.set_my_commands(commands, **where)
+            except TelegramError as exc:  # e.g. an admin who never opened a chat with the bot
+                log.warning("setMyCommands %s failed: %s", where, exc)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def cancel_background(self) -> None:
+        """Stop waiting for long jobs (a reload) so that a shutdown is quick."""
+        for task in self._background:
+            task.cancel()
+
+    # -- sending ---------------------------------------------------------------------------------------
+    async def send(self, bot: Bot, target: Target, messages: Sequence[str], markup: Any = None) -> Message | None:
+        """HTML messages in order; the keyboard goes under the last, the first replies to ``target``."""
+        sent = None
+        for i, text in enumerate(messages):
+            reply = ReplyParameters(target.reply_to, allow_sending_without_reply=True) \
+                if target.reply_to and i == 0 else None
+            sent = await bot.send_message(target.chat_id, text, parse_mode=ParseMode.HTML,
+                                          link_preview_options=NO_PREVIEW, reply_parameters=reply,
+                                          message_thread_id=target.thread_id,
+                                          reply_markup=markup if i == len(messages) - 1 else None)
+        return sent
+
+    async def reply(self, update: Update, context: Context, messages: Sequence[str], markup: Any = None) -> None:
+        message = update.effective_message
+        await self.send(context.bot, Target.of(message, in_group(message.chat.type)), messages, markup)
+
+    @asynccontextmanager
+    async def typing(self, bot: Bot, target: Target) -> AsyncIterator[None]:
+        """Show "typing…" in the chat while the body runs."""
+        done = asyncio.Event()
+
+        async def keep_typing() -> None:
+            while not done.is_set():
+                try:
+                    await bot.send_chat_action(target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id)
+                except TelegramError as exc:
+                    log.debug("sendChatAction failed: %s", exc)
+                    return
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(done.wait(), TYPING_EVERY)
+
+        task = asyncio.create_task(keep_typing())
+        try:
+            yield
+        finally:
+            done.set()
+            with suppress(asyncio.TimeoutError):  # let a chat action in flight land before the answer
+                await asyncio.wait_for(task, 1.0)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def is_admin(self, user: User | None) -> bool:
+        return user is not None and user.id in self.admins
+
+    def documents(self) -> list[dict[str, str]]:
+        return knowledge_summary(self.engine.index)
+
+    def chunks(self) -> dict[str, Chunk]:
+        """chunk_id → chunk of the current index (rebuilt after a reload)."""
+        index = self.engine.index
+        if self._chunks is None or self._chunks[0] is not index:
+            self._chunks = (index, {p.chunk.chunk_id: p.chunk for p in index.passages})
+        return self._chunks[1]
+
+    @staticmethod
+    def language(update: Update, question: str = "") -> str:
+        user = update.effective_user
+        return ui_language(user.language_code if user else None, question)
+
+    @staticmethod
+    def mention(bot: Bot) -> re.Pattern[str]:
+        return re.compile(rf"(?<![\w@])@{re.escape(bot.username)}(?![A-Za-z0-9_])", re.IGNORECASE)
+
+    def addressed(self, message: Message, bot: Bot) -> bool:
+        """In a private chat always; in a group when the bot is mentioned or replied to."""
+        if not in_group(message.chat.type):
+            return True
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+            return True
+        return bool(self.mention(bot).search(message.text or message.caption or ""))
+
+    # -- questions -------------------------------------------------------------------------------------
+    def compose(self, question: str, lang: str) -> Reply:
+        """Ask the engine and render the reply (runs in a worker thread: both are CPU work)."""
+        answer = self.engine.ask(question)
+        if answer.answered and answer.hits:
+            messages = [answer_message(answer, lang)]
+        elif answer.reason == "not_found":
+            titles = [d["title"] for d in self.documents()]
+            messages = not_found_messages(question, titles, lang, answer.notice)
+        else:
+            messages = [reply_message(answer.answer, answer.notice)]
+        return Reply(answer, messages)
+
+    async def answer(self, context: Context, question: str, target: Target, user: User | None) -> None:
+        """Answer a question: rate limit, typing, the engine off the event loop, record, reply."""
+        user_id = user.id if user else target.chat_id  # a message sent on behalf of a chat has no user
+        lang = ui_language(user.language_code if user else None, question)
+        verdict = self.limiter.check(user_id)
+        if verdict is not Verdict.ALLOW:
+            if verdict is Verdict.NOTIFY:
+                await self.send(context.bot, target, [t(lang, "rate_limited", n=self.limiter.per_window)])
+            return
+        started = time.perf_counter()
+        async with self.typing(context.bot, target):
+            reply = await asyncio.get_running_loop().run_in_executor(self.pool, self.compose, question, lang)
+        latency_ms = (time.perf_counter() - started) * 1000
+        a = reply.answer
+        answer_id = await asyncio.to_thread(
+            self.records.add_question, user_id, target.chat_type, question, a.answered, a.reason,
+            a.hits[0].chunk.doc_id if a.hits else None, latency_ms, [h.chunk.chunk_id for h in a.hits])
+        markup = answer_keyboard(answer_id, lang, more=len(a.hits) > 1) if a.answered and a.hits else None
+        await self.send(context.bot, target, reply.messages, markup)
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        message = update.message
+        if not self.addressed(message, context.bot):
+            return
+        question = self.mention(context.bot).sub(" ", message.text).strip()
+        await self.answer(context, question, Target.of(message, in_group(message.chat.type)), message.from_user)
+
+    async def cmd_ask(self, update: Update, context: Context) -> None:
+        message = update.message
+        question = message.text.split(maxsplit=1)[1].strip() if len(message.text.split(maxsplit=1)) > 1 else ""
+        question = self.mention(context.bot).sub(" ", question).strip()
+        if not question:
+            await self.reply(update, context, [t(self.language(update), "ask_usage")])
+            return
+        await self.answer(context, question, Target.of(message, in_group(message.chat.type)), message.from_user)
+
+    # -- commands --------------------------------------------------------------------------------------
+    async def cmd_start(self, update: Update, context: Context) -> None:
+        lang = self.language(update)
+        await self.reply(update, context, [t(lang, "greeting", n=len(self.documents()))], examples_keyboard(lang))
+
+    async def cmd_help(self, update: Update, context: Context) -> None:
+        await self.reply(update, context, [t(self.language(update), "help", username=context.bot.username)])
+
+    async def cmd_sources(self, update: Update, context: Context) -> None:
+        await self.reply(update, context, sources_messages(self.documents(), self.language(update)))
+
+    async def on_unknown_command(self, update: Update, context: Context) -> None:
+        """Private chats hear that the command is unknown; groups hear nothing."""
+        if not in_group(update.effective_chat.type):
+            await self.reply(update, context, [t(self.language(update), "unknown_command")])
+
+    async def on_other(self, update: Update, context: Context) -> None:
+        """Stickers, photos, voice, files, locations…: ask for a text question."""
+        if self.addressed(update.message, context.bot):
+            await self.reply(update, context, [t(self.language(update), "non_text")])
+
+    # -- admin -----------------------------------------------------------------------------------------
+    async def cmd_stats(self, update: Update, context: Context) -> None:
+        if not self.is_admin(update.effective_user):
+            await self.on_unknown_command(update, context)
+            return
+        stats = await asyncio.to_thread(self.records.stats)
+        await self.reply(update, context, stats_messages(stats, self.language(update)))
+
+    async def cmd_reload(self, update: Update, context: Context) -> None:
+        if not self.is_admin(update.effective_user):
+            await self.on_unknown_command(update, context)
+            return
+        lang = self.language(update)
+        if self._reloading.locked():
+            await self.reply(update, context, [t(lang, "reload_busy")])
+            return
+        task = asyncio.current_task()
+        async with self._reloading:
+            await self.reply(update, context, [t(lang, "reload_start")])
+            self._background.add(task)
+            try:
+                report = await in_daemon_thread(self.engine.reload)
+            except asyncio.CancelledError:  # shutting down: the thread is abandoned
+                log.warning("reload abandoned at shutdown")
+                return
+            except Exception as exc:
+                log.exception("reload failed")
+                await self.reply(update, context, [t(lang, "reload_failed", error=f"{type(exc).__name__}: {exc}"[:300])])
+                return
+            finally:
+                self._background.discard(task)
+        log.warning("reloaded: %s", report.summary())
+        await self.reply(update, context, [t(lang, "reload_done", summary=report.summary())])
+
+    # -- buttons ---------------------------------------------------------------------------------------
+    async def on_button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        button = parse_button(query.data)
+        lang = ui_language(query.from_user.language_code)
+        if button is None or query.message is None:
+            await query.answer()
+            return
+        target = Target.of(query.message, quote=True)
+        if button.action == EXAMPLE:
+            await query.answer()
+            await self.answer(context, button.example, Target.of(query.message, in_group(target.chat_type)),
+                              query.from_user)
+            return
+        if button.action in ("up", "down"):
+            ok = await asyncio.to_thread(self.records.add_feedback, button.number, query.from_user.id,
+                                         1 if button.action == "up" else -1)
+            await query.answer(t(lang, "thanks" if ok else "expired"))
+            return
+        messages = await self.button_messages(button, query.from_user.language_code)
+        await query.answer()
+        await self.send(context.bot, target, messages)
+
+    async def button_messages(self, button: ButtonData, language_code: str | None) -> list[str]:
+        """More results or the full section of a recorded answer."""
+        record = await asyncio.to_thread(self.records.question, button.number)
+        lang = ui_language(language_code, record.text if record else "")
+        chunks = self.chunks()
+        found = [chunks[c] for c in (record.hits if record else ()) if c in chunks]
+        if not found or not record.hits or record.hits[0] not in chunks:
+            return [t(lang, "expired")]
+        if button.action == "more":
+            return more_results_messages(found[1:1 + MORE_RESULTS], lang)
+        top = found[0]
+        section = [c for c in chunks.values() if c.doc_id == top.doc_id and c.section == top.section]
+        return section_messages(section, lang)
+
+    # -- errors ----------------------------------------------------------------------------------------
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log the failure with its traceback and tell the user, briefly, that it failed."""
+        if not isinstance(update, Update):
+            log.warning("error outside an update: %s: %s", type(context.error).__name__, context.error)
+            return
+        log.error("update %s failed", update.update_id, exc_info=context.error)
+        message = update.effective_message
+        if update.effective_chat is None or message is None:
+            return
+        if update.callback_query is None and (update.message is None or not self.addressed(message, context.bot)):
+            return
+        try:
+            await self.send(context.bot, Target.of(message, in_group(message.chat.type)),
+                            [t(self.language(update), "error")])
+        except TelegramError as exc:
+            log.warning("could not send the apology: %s", exc)
