@@ -61,13 +61,11 @@ def sentence_spans(text: str, offset: int, max_tokens: int) -> list[Span]:
 def chunk_document(doc: Document, params: ChunkParams) -> list[Chunk]:
     chunks: list[Chunk] = []
     for section in doc.sections:
-        body = doc.text[section.start:section.end]
+        # the heading line itself is not chunked: it travels in chunk.section
+        body = doc.text[section.body_start:section.end]
         spans: list[Span] = []
-        for i, m in enumerate(_PARA.finditer(body)):
-            line = m.group()
-            if i == 0 and section.heading and line.strip() == section.heading.split(" › ")[-1]:
-                continue  # the heading itself travels in chunk.section
-            spans += sentence_spans(line, section.start + m.start(), params.max_tokens)
+        for m in _PARA.finditer(body):
+            spans += sentence_spans(m.group(), section.body_start + m.start(), params.max_tokens)
         for group in pack(spans, params):
             start, end = group[0].start, group[-1].end
             chunks.append(Chunk(

@@ -172,28 +172,28 @@ def structure(markdown: str) -> tuple[str, str, tuple[Section, ...]]:
     """
     text = normalize_text(markdown)
     out: list[str] = []
-    heads: list[tuple[int, int, str]] = []  # (char offset, level, heading)
+    heads: list[tuple[int, int, str, int]] = []  # (char offset, level, heading, body offset)
     pos = 0
     for raw in text.split("\n"):
         m = _HEADING.match(raw)
         line = _clean_inline(m.group(2) if m else raw)
         if m:
-            heads.append((pos, len(m.group(1)), line))
+            heads.append((pos, len(m.group(1)), line, pos + len(line) + 1))
         out.append(line)
         pos += len(line) + 1
     body = "\n".join(out)
-    top = next((h for _, level, h in heads if level == 1), "")
+    top = next((h for _, level, h, _ in heads if level == 1), "")
     sections: list[Section] = []
     path: dict[int, str] = {}
-    starts = [(0, 0, "")] + heads
-    for i, (start, level, heading) in enumerate(starts):
+    starts = [(0, 0, "", 0)] + heads
+    for i, (start, level, heading, body_start) in enumerate(starts):
         if level:
             path = {k: v for k, v in path.items() if k < level}
             path[level] = heading
         end = starts[i + 1][0] if i + 1 < len(starts) else len(body)
         name = " › ".join(v for k, v in sorted(path.items()) if k > 1)
-        if body[start:end].strip():
-            sections.append(Section(name, start, end))
+        if body[min(body_start, end):end].strip():
+            sections.append(Section(name, start, end, min(body_start, end)))
     return top, body, tuple(sections)
 
 

@@ -383,8 +383,8 @@ def answer_message(answer: Answer, lang: str) -> str:
 
 
 def reply_message(text: str, notice: str = "") -> str:
-    """An engine message (empty or unreadable question), with the notice."""
-    return "\n\n".join(p for p in (_notice(notice), split_plain(text, LIMIT // 2)[0] if text.strip() else "") if p)
+    """An engine message (for an empty or unreadable question), with the notice."""
+    return "\n\n".join(p for p in (_notice(notice), fit_passage(text, (), LIMIT // 2)) if p)
 
 
 def not_found_messages(question: str, titles: Sequence[str], lang: str, notice: str = "") -> list[str]:

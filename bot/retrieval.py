@@ -13,12 +13,16 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import logging
+
 import bm25s
 import faiss
 import numpy as np
 
 from .fusion import rrf_fusion, zscore_fusion
 from .text import char_grams
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class Retriever:
         if faiss_index.ntotal != self.size:
             raise ValueError(f"FAISS holds {faiss_index.ntotal} vectors for {self.size} passages")
         self.faiss = faiss_index
+        if bm25 is None and not self.size:
+            bm25 = {f.name: bm25s.BM25() for f in FIELDS}  # never searched: search() returns [] early
         if bm25 is None:
             if texts is None:
                 raise ValueError("passage texts or ready BM25 indexes are needed")

@@ -47,10 +47,9 @@ def normalize_text(text: str) -> str:
         return ""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _strip_invisible(text)
-    text = thai_normalize(text)
     text = thai_digit_to_arabic_digit(text)
-    text = _SPACES.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
+    # line by line: PyThaiNLP's normalize would also merge the blank lines between paragraphs
+    text = "\n".join(_SPACES.sub(" ", thai_normalize(line)).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 

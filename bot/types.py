@@ -24,8 +24,13 @@ class Source:
 @dataclass(frozen=True)
 class Section:
     heading: str
-    start: int
+    start: int  # the heading line, or the document start for text before any heading
     end: int
+    body: int = -1  # where the text after the heading line starts (-1: at start)
+
+    @property
+    def body_start(self) -> int:
+        return self.start if self.body < 0 else self.body
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from bot.engine import Engine
+
+
+@pytest.fixture
+def engine(settings, fake_embedder):
+    return Engine.load(settings, embedder=fake_embedder)
+
+
+@pytest.mark.parametrize("question,reason", [
+    ("", "empty"), ("   \n\t ", "empty"), (None, "empty"), ("😀🎉👍", "no_words"), ("?!.", "no_words"),
+    ("\x00\x07\u200b", "empty"),
+])
+def test_bad_input_gets_a_clear_message(engine, question, reason):
+    answer = engine.ask(question)
+    assert not answer.answered and answer.reason == reason
+    assert answer.answer and "Traceback" not in answer.answer
+    assert answer.hits == ()
+
+
+def test_a_huge_question_is_trimmed_not_refused(engine):
+    answer = engine.ask("เขตส่งเสริมเมืองอัจฉริยะ " * 800)  # ~20,000 characters
+    assert answer.notice and str(engine.settings.max_question_chars) in answer.notice
+    assert answer.hits
+
+
+@pytest.mark.parametrize("question", [
+    "เขตส่งเสริม ๕๔ ข้อเสนอ มีกี่จังหวัด", "Smart City Ambassadors มีกี่คน", "<b>ไมโครกริด</b> & ชลบุรี",
+    "ไมโครกริด\x07ที่นิคมอมตะ", "What is a smart city promotion zone?",
+])
+def test_odd_but_real_questions_are_answered_normally(engine, question):
+    answer = engine.ask(question)
+    assert answer.reason in {"ok", "not_found"}
+    assert len(answer.hits) >= 3
+    data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
+    assert set(data) == {"question", "answered", "answer", "passages"}
+    assert set(data["passages"][0]["source"]) == {"document", "title", "section", "url"}
+    scores = [p["score"] for p in data["passages"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_thai_digits_in_a_question_match_arabic_digits_in_documents(engine):
+    answer = engine.ask("ผู้ผ่านออดิชัน ๓๐ คน")
+    assert answer.hits[0].chunk.doc_id == "ambassadors.txt"
+
+
+def test_highlight_marks_the_answering_sentence(engine):
+    engine.decision = type(engine.decision)(threshold=-1.0)  # the fake model's scores aren't calibrated
+    answer = engine.ask("ไมโครกริดอยู่ที่นิคมอุตสาหกรรมไหน")
+    assert answer.answered and answer.hits[0].chunk.doc_id == "energy.md"
+    text = answer.hits[0].chunk.text
+    assert all(0 <= a < b <= len(text) for a, b in answer.highlights)
+    assert "อมตะ" in answer.answer
+
+
+def test_an_empty_knowledge_folder_answers_politely(settings, fake_embedder, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    engine = Engine.load(settings.model_copy(update={"knowledge_dir": empty, "index_dir": tmp_path / "i2"}),
+                         embedder=fake_embedder)
+    answer = engine.ask("เมืองอัจฉริยะคืออะไร")
+    assert not answer.answered and answer.hits == ()
+
+
+def test_reload_picks_up_a_new_document(engine, knowledge):
+    (knowledge / "new.md").write_text("---\ntitle: ใหม่\n---\n\n## ใหม่\n\nสนามบินอัจฉริยะเปิดใช้ระบบจดจำใบหน้า\n",
+                                      encoding="utf-8")
+    report = engine.reload()
+    assert report.documents == 4
+    assert engine.ask("สนามบินอัจฉริยะจดจำใบหน้า").hits[0].chunk.doc_id == "new.md"

@@ -1,0 +1,73 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.engine import Engine
+from bot.index import IndexError_, IndexStore
+
+
+def test_build_writes_a_manifest_that_matches_the_settings(settings, fake_embedder):
+    report = IndexStore(settings).build(fake_embedder, progress=False)
+    assert report.documents == 3 and report.chunks >= 3 and report.embedded == report.chunks
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert manifest["model"] == "fake-hash" and manifest["dimension"] == 64
+    assert manifest["chunking"] == {"max_tokens": settings.chunk_max_tokens, "overlap": settings.chunk_overlap}
+    assert set(manifest["documents"]) == {"zones.md", "ambassadors.txt", "energy.md"}
+    assert all(len(d["sha256"]) == 64 for d in manifest["documents"].values())
+    assert IndexStore(settings).check(64) == ""
+
+
+def test_only_changed_documents_are_embedded_again(settings, fake_embedder, knowledge: Path):
+    store = IndexStore(settings)
+    store.build(fake_embedder, progress=False)
+    fake_embedder.embedded.clear()
+    report = store.build(fake_embedder, progress=False)
+    assert report.embedded == 0 and report.reused == report.chunks
+
+    (knowledge / "energy.md").write_text((knowledge / "energy.md").read_text() + "\nเพิ่มข้อความใหม่เรื่องพลังงาน\n")
+    assert "knowledge changed: energy.md" in store.check(64)
+    fake_embedder.embedded.clear()
+    report = store.build(fake_embedder, progress=False)
+    assert report.embedded > 0
+    assert all("พลังงาน" in t for t in fake_embedder.embedded)  # only energy.md's chunks
+
+    (knowledge / "ambassadors.txt").unlink()
+    report = store.build(fake_embedder, progress=False)
+    assert report.removed == ["ambassadors.txt"] and report.embedded == 0
+    assert "ambassadors.txt" not in json.loads((settings.index_dir / "manifest.json").read_text())["documents"]
+
+
+def test_an_unreadable_file_is_skipped_and_the_others_index(settings, fake_embedder, knowledge: Path):
+    (knowledge / "bad.md").write_text("---\ntitle: [oops\n---\nx\n", encoding="utf-8")
+    report = IndexStore(settings).build(fake_embedder, progress=False)
+    assert report.documents == 3
+    assert [p.path for p in report.problems] == ["bad.md"]
+    assert IndexStore(settings).check(64) == ""  # the skipped file is remembered, not "changed"
+
+
+@pytest.mark.parametrize("damage", ["faiss", "chunks", "manifest", "missing"])
+def test_a_damaged_index_is_detected_and_rebuilt(settings, fake_embedder, damage):
+    store = IndexStore(settings)
+    store.build(fake_embedder, progress=False)
+    target = {"faiss": "faiss.index", "chunks": "chunks.jsonl", "manifest": "manifest.json",
+              "missing": "embeddings.npy"}[damage]
+    path = settings.index_dir / target
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2] + b"garbage")
+    assert store.check(64) != ""
+    with pytest.raises(IndexError_):
+        store.load(64)
+    engine = Engine.load(settings, embedder=fake_embedder)  # rebuilds instead of serving it
+    assert store.check(64) == ""
+    assert engine.ask("เขตส่งเสริมเมืองอัจฉริยะมีกี่เมือง").hits
+
+
+def test_changed_settings_make_the_index_stale(settings, fake_embedder):
+    IndexStore(settings).build(fake_embedder, progress=False)
+    other = settings.model_copy(update={"chunk_max_tokens": 40})
+    assert "chunking changed" in IndexStore(other).check(64)
+    with pytest.raises(IndexError_):
+        Engine.load(other, embedder=fake_embedder, build=False)  # refuses when told not to build

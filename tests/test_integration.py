@@ -1,0 +1,103 @@
+"""The real engine on the real knowledge folder and model: the dev figures and the CLI interfaces."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.evaluation import evaluate_domain, read_jsonl
+
+from .conftest import SHARED
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "bot.cli"]
+
+
+def run_cli(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.mark.skipif(not (SHARED / "eval" / "domain-dev.jsonl").exists(), reason="../shared is not beside the repo")
+def test_shared_dev_questions_meet_the_figures(real_engine):
+    figs = evaluate_domain(real_engine, read_jsonl(SHARED / "eval" / "domain-dev.jsonl")).figures()
+    assert figs["top1"] >= 0.95 and figs["top3"] == 1.0, figs
+    assert figs["answered_in"] >= 0.95 and figs["rejected_out"] >= 5 / 6, figs
+
+
+def test_our_knowledge_base_questions(real_engine):
+    figs = evaluate_domain(real_engine, read_jsonl(ROOT / "eval" / "kb-dev.jsonl")).figures()
+    assert figs["questions_in"] >= 30
+    # the current figures are in the README; this guards against a regression
+    assert figs["top1"] >= 0.75 and figs["top3"] >= 0.9, figs
+    assert figs["answered_in"] >= 0.9 and figs["rejected_out"] >= 0.85, figs
+
+
+@pytest.mark.parametrize("question", ["ราคาทองวันนี้เท่าไหร่", "What is the capital of France?",
+                                      "แนะนำร้านกาแฟในภูเก็ตหน่อย", "How do I renew my Thai driving licence?"])
+def test_out_of_scope_questions_get_no_confident_answer(real_engine, question):
+    assert not real_engine.ask(question).answered
+
+
+def test_an_answer_cites_its_source_and_marks_the_sentence(real_engine):
+    answer = real_engine.ask("ตราสัญลักษณ์เมืองอัจฉริยะแบ่งเป็นกี่ประเภท อะไรบ้าง")
+    assert answer.answered
+    top = answer.hits[0].chunk
+    assert top.source.title and top.source.url.startswith("http")
+    assert answer.highlights and "2 ประเภท" in answer.answer
+
+
+def test_ask_json_reads_stdin_and_keeps_the_order():
+    questions = ["ตราสัญลักษณ์เมืองอัจฉริยะแบ่งเป็นกี่ประเภท", "", "What is the capital of France?",
+                 "เขตส่งเสริมเมืองอัจฉริยะ " * 600]
+    res = run_cli("ask", "--json", stdin="\n".join(questions) + "\n")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["question"] for r in rows] == questions
+    assert rows[0]["answered"] is True and rows[2]["answered"] is False and rows[1]["answered"] is False
+    for r in (rows[0], rows[2], rows[3]):
+        assert len(r["passages"]) >= 3
+        assert set(r["passages"][0]) == {"text", "score", "source"}
+        assert set(r["passages"][0]["source"]) == {"document", "title", "section", "url"}
+    assert "Traceback" not in res.stderr
+
+
+def test_ask_prints_a_readable_answer():
+    res = run_cli("ask", "นักพัฒนาเมืองรุ่นใหม่ผ่านรอบออดิชันกี่คน")
+    assert res.returncode == 0, res.stderr
+    assert "30 คน" in res.stdout and "ที่มา:" in res.stdout
+
+
+def test_sources_lists_every_document():
+    res = run_cli("sources", "--json")
+    assert res.returncode == 0, res.stderr
+    docs = json.loads(res.stdout)
+    files = sorted(p.name for p in (ROOT / "knowledge").glob("*.md"))
+    assert sorted(d["document"] for d in docs) == files
+    assert all(d["title"] and d["url"] for d in docs)
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "xquad-th").exists(), reason="../shared is not beside the repo")
+def test_eval_squad_json_on_a_slice_of_xquad(tmp_path):
+    data = json.loads((SHARED / "data" / "xquad-th" / "xquad.th.json").read_text(encoding="utf-8"))
+    small = tmp_path / "xquad-slice.json"
+    small.write_text(json.dumps({"data": data["data"][:2]}, ensure_ascii=False), encoding="utf-8")
+    res = run_cli("eval", "squad", str(small), "--json", env={"CACHE_DIR": str(tmp_path / "cache")})
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {"questions", "passages", "recall@1", "recall@5", "mrr@10"} <= set(out)
+    assert out["passages"] == sum(len(a["paragraphs"]) for a in data["data"][:2])
+    assert out["recall@1"] >= 0.85 and out["mrr@10"] >= out["recall@1"] - 1e-9
+    # the embeddings are cached: a second run embeds nothing and gives the same figures
+    again = run_cli("eval", "squad", str(small), "--json", env={"CACHE_DIR": str(tmp_path / "cache")})
+    assert json.loads(again.stdout.strip().splitlines()[-1])["recall@1"] == out["recall@1"]
+
+
+def test_run_without_a_token_is_a_one_line_error():
+    res = run_cli("run", env={"TELEGRAM_BOT_TOKEN": ""})
+    assert res.returncode != 0
+    assert res.stderr.strip().count("\n") == 0 and "TELEGRAM_BOT_TOKEN" in res.stderr

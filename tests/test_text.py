@@ -1,0 +1,73 @@
+from bot.text import (char_grams, content_words, english_to_thai_terms, has_words, language,
+                      normalize_text, sentences, words, year_variants)
+
+
+def test_thai_digits_become_arabic():
+    assert normalize_text("ปี ๒๕๖๔ มี ๕๔ ข้อเสนอ") == "ปี 2564 มี 54 ข้อเสนอ"
+
+
+def test_zero_width_and_control_characters_are_removed():
+    assert normalize_text("เมือง\u200bอัจฉริยะ\x07\ufeff") == "เมืองอัจฉริยะ"
+
+
+def test_duplicate_thai_marks_and_leading_vowel_are_fixed():
+    # a doubled sara e typed as two characters, and a doubled tone mark
+    assert normalize_text("เเปลก") == "แปลก"
+    assert normalize_text("ก่่า") == "ก่า"
+
+
+def test_spaces_collapse_and_blank_lines_are_bounded():
+    assert normalize_text("  ก   ข \r\n\r\n\r\n\r\nค  ") == "ก ข\n\nค"
+
+
+def test_normalization_is_idempotent():
+    text = "  ตราสัญลักษณ์ ๑๕ เมือง\u200b\n\n\n\nSmart City  "
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+
+
+def test_words_drop_punctuation_and_lowercase():
+    assert words("Smart City คืออะไร?") == ["smart", "city", "คือ", "อะไร"]
+
+
+def test_content_words_drop_question_words():
+    cw = content_words("เขตส่งเสริมเมืองอัจฉริยะมีกี่เมือง อะไรบ้าง")
+    assert "กี่" not in cw and "อะไร" not in cw and "บ้าง" not in cw
+    assert "ส่งเสริม" in cw
+
+
+def test_sentences_concatenate_back_to_the_text():
+    text = "คณะรัฐมนตรีรับทราบรายงาน โดยการขับเคลื่อนมีความก้าวหน้า สรุปได้ดังนี้ ภูเก็ตเป็นเมืองอัจฉริยะ"
+    parts = sentences(text)
+    assert len(parts) >= 2
+    assert "".join(parts) == text
+
+
+def test_language_guess():
+    assert language("What is a smart city?") == "en"
+    assert language("smart city คืออะไร") == "th"
+    assert language("😀") == "th"
+
+
+def test_has_words():
+    assert not has_words("😀🎉 !!")
+    assert has_words("ก")
+    assert has_words("42")
+
+
+def test_years_map_between_eras():
+    assert year_variants("plan 2023-2027") == {"2023": "2566", "2027": "2570"}
+    assert year_variants("ปี 2564") == {"2564": "2021"}
+
+
+def test_english_glossary_translates_domain_phrases_only():
+    terms, rest = english_to_thai_terms("How do I renew my driving licence?")
+    assert terms == ["ต่ออายุ"]
+    assert "driving" in rest and "licence" in rest
+    terms, _ = english_to_thai_terms("Which smart city promotion zones were approved?")
+    assert any("เขตส่งเสริม" in t for t in terms)
+
+
+def test_char_grams_ignore_spaces():
+    assert char_grams("ab c", 2) == ["ab", "bc"]
+    assert char_grams("", 3) == []
