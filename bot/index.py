@@ -246,7 +246,8 @@ class IndexStore:
             vectors.append(fresh[row:row + len(new)])
             row += len(new)
         report.embedded = len(texts)
-        report.removed = sorted(set(old_docs) - {d.doc_id for d in docs})
+        # gone from the folder (a file that is there but unreadable is reported as a problem instead)
+        report.removed = sorted(set(old_docs) - {d.doc_id for d in docs} - {p.path for p in report.problems})
         embeddings = (np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension))).astype(np.float32)
         # keep passages in document order, embeddings aligned
         order = sorted(range(len(passages)), key=lambda i: (passages[i].chunk.doc_id, _num(passages[i].chunk.chunk_id)))
