@@ -41,10 +41,17 @@ class SentenceEmbedder:
         if settings.embedding_model == DEFAULT_MODEL:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
         from sentence_transformers import SentenceTransformer
 
+        try:  # no "Loading weights" bar on every start
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         self.name = settings.embedding_model

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 # Sentences that introduce a list ("... ดังนี้", "ได้แก่") answer together with what follows.
 _INTRO = re.compile(r"(ดังนี้|ได้แก่|ประกอบด้วย|:)\s*$")
+_LIST_ITEM = re.compile(r"^\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•*])\s")
 
 MESSAGES = {
     "th": {
@@ -65,8 +66,10 @@ class Engine:
         """Load the model and the index; an index that doesn't match is rebuilt (or refused)."""
         embedder = embedder or SentenceEmbedder(settings)
         store = IndexStore(settings)
-        reason = store.check(embedder.dimension)
-        if reason:
+        for attempt in range(3):  # a document edited while indexing means another (incremental) pass
+            reason = store.check(embedder.dimension)
+            if not reason:
+                break
             if not build:
                 raise IndexError_(reason)
             log.warning("index needs building (%s); building it now", reason)
@@ -147,27 +150,29 @@ class Engine:
 
     @staticmethod
     def highlight(passage: Passage, query_words: list[str], index: LoadedIndex) -> list[tuple[int, int]]:
-        """The sentence(s) of the passage that answer: most of the question's weighted words."""
-        spans = passage.sentences or [(0, len(passage.chunk.text))]
+        """The sentence(s) of the passage that answer: the one with most of the question's weighted
+        words, and when it introduces a list ("... ดังนี้"), the list's items after it."""
+        text = passage.chunk.text
+        spans = passage.sentences or [(0, len(text))]
         qset = set(query_words)
-        best, best_score = 0, -1.0
-        for i, (a, b) in enumerate(spans):
-            sent = set(words(passage.chunk.text[a:b]))
-            score = sum(index.retriever.idf(w) for w in qset & sent)
-            if score > best_score:
-                best, best_score = i, score
+
+        def weight(span: tuple[int, int]) -> float:
+            return sum(index.retriever.idf(w) for w in qset & set(words(text[span[0]:span[1]])))
+
+        def starts_line(a: int) -> bool:
+            return text[text.rfind("\n", 0, a) + 1:a].strip() == ""
+
+        best = max(range(len(spans)), key=lambda i: (weight(spans[i]), -i))
         chosen = [spans[best]]
-        j = best
-        while _INTRO.search(passage.chunk.text[chosen[-1][0]:chosen[-1][1]]) and j + 1 < len(spans) and len(chosen) < 4:
-            j += 1
-            chosen.append(spans[j])
-            if not _INTRO.search(passage.chunk.text[spans[j][0]:spans[j][1]]) and j + 1 < len(spans):
-                # a list: keep taking items while they look like items of the same list
-                while j + 1 < len(spans) and len(chosen) < 4 and re.match(r"^\s*(\d+(\.\d+)*|\(\d+\)|[-•*])\s",
-                                                                       passage.chunk.text[spans[j + 1][0]:]):
-                    j += 1
-                    chosen.append(spans[j])
-                break
+        a0, b0 = spans[best]
+        rest = spans[best + 1:best + 9]
+        intro = _INTRO.search(text[a0:b0]) or (
+            rest and starts_line(rest[0][0]) and _LIST_ITEM.match(text[rest[0][0]:rest[0][1]]))
+        if intro and not (starts_line(a0) and _LIST_ITEM.match(text[a0:b0])):
+            for a, b in rest:  # the list it introduces: items, and their continuations on the same line
+                if starts_line(a) and not _LIST_ITEM.match(text[a:b]):
+                    break
+                chosen.append((a, b))
         return chosen
 
 

@@ -32,7 +32,7 @@ from .types import Chunk, Document, Source
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3
-TEXT_VERSION = 1  # bump when normalization or tokenization changes
+TEXT_VERSION = 3  # bump when normalization, tokenization or sentence splitting changes
 FILES = ("chunks.jsonl", "embeddings.npy", "faiss.index")
 
 

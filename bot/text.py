@@ -164,7 +164,25 @@ def sentences(text: str) -> list[str]:
             starts.append(idx)
         pos = idx + len(core)
     bounds = sorted(set(starts)) + [len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if text[a:b]]
+    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:]) if text[a:b]]
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and _unfinished(merged[-1]):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+# Thai does not end sentences with a period: Thai letters then "." is an abbreviation (พ.ค., ครม.).
+_ABBREVIATION_END = re.compile(r"[\u0E00-\u0E7F]\.\s*$")
+_MARKER_ONLY = re.compile(r"\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•*])\s*")
+
+
+def _unfinished(piece: str) -> bool:
+    """crfcut cut inside an abbreviation or an open parenthesis, or after a bare list marker ("1.")."""
+    return (bool(_ABBREVIATION_END.search(piece)) or piece.count("(") > piece.count(")")
+            or bool(_MARKER_ONLY.fullmatch(piece)))
 
 
 def is_thai(text: str) -> bool:

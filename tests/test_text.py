@@ -71,3 +71,17 @@ def test_english_glossary_translates_domain_phrases_only():
 def test_char_grams_ignore_spaces():
     assert char_grams("ab c", 2) == ["ab", "bc"]
     assert char_grams("", 3) == []
+
+
+def test_sentences_do_not_end_at_thai_abbreviations_or_inside_parentheses():
+    text = ("แนวทางบูรณาการมี 3 เป้าหมาย (ที่มา: ข่าวมติ ครม. 3 พ.ค. 2565) ซึ่งคณะกรรมการเห็นชอบแล้ว "
+            "ต่อมาดีป้าเสนอแผนงานใหม่ให้ที่ประชุมพิจารณาในปีถัดไป")
+    parts = sentences(text)
+    assert "".join(parts) == text
+    assert not any(p.rstrip().endswith(("ครม.", "พ.ค.")) for p in parts)
+    assert all(p.count("(") == p.count(")") for p in parts)
+
+
+def test_a_list_marker_stays_with_its_item():
+    assert sentences("1. พัฒนาระบบนิเวศและสร้างความตระหนักเรื่องการพัฒนาเมืองอัจฉริยะ") == [
+        "1. พัฒนาระบบนิเวศและสร้างความตระหนักเรื่องการพัฒนาเมืองอัจฉริยะ"]

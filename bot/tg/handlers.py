@@ -60,7 +60,9 @@ class Target:
     reply_to: int | None = None
 
     @classmethod
-    def of(cls, message: MaybeInaccessibleMessage, quote: bool) -> "Target":
+    def of(cls, message: MaybeInaccessibleMessage, quote: bool | None = None) -> "Target":
+        """Replies to ``message``'s chat (and topic); quoting it in groups unless told otherwise."""
+        quote = in_group(message.chat.type) if quote is None else quote
         thread = message.message_thread_id if isinstance(message, Message) and message.is_topic_message else None
         return cls(message.chat.id, message.chat.type, thread, message.message_id if quote else None)
 
@@ -81,8 +83,12 @@ async def in_daemon_thread(fn: Callable[[], T]) -> T:
     future: asyncio.Future[T] = loop.create_future()
 
     def settle(ok: bool, value: Any) -> None:
-        if not future.done():
-            future.set_result(value) if ok else future.set_exception(value)
+        if future.done():  # the awaiting task was cancelled
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
     def run() -> None:
         try:
@@ -97,8 +103,9 @@ async def in_daemon_thread(fn: Callable[[], T]) -> T:
 
 
 class SmartCityBot:
+    """The handlers and the state they share: the engine, the records, the rate limit, the workers."""
+
     def __init__(self, settings: Any, engine: AnswerEngine, records: Records, workers: int = 2):
-        self.settings = settings
         self.engine = engine
         self.records = records
         self.admins = frozenset(settings.admin_user_ids)
@@ -158,8 +165,7 @@ class SmartCityBot:
         return sent
 
     async def reply(self, update: Update, context: Context, messages: Sequence[str], markup: Any = None) -> None:
-        message = update.effective_message
-        await self.send(context.bot, Target.of(message, in_group(message.chat.type)), messages, markup)
+        await self.send(context.bot, Target.of(update.effective_message), messages, markup)
 
     @asynccontextmanager
     async def typing(self, bot: Bot, target: Target) -> AsyncIterator[None]:
@@ -249,21 +255,23 @@ class SmartCityBot:
         markup = answer_keyboard(answer_id, lang, more=len(a.hits) > 1) if a.answered and a.hits else None
         await self.send(context.bot, target, reply.messages, markup)
 
-    async def on_text(self, update: Update, context: Context) -> None:
+    async def ask_text(self, update: Update, context: Context, text: str) -> None:
+        """Answer ``text`` (the bot's @mention removed) as a question from the update's message."""
         message = update.message
-        if not self.addressed(message, context.bot):
-            return
-        question = self.mention(context.bot).sub(" ", message.text).strip()
-        await self.answer(context, question, Target.of(message, in_group(message.chat.type)), message.from_user)
+        question = self.mention(context.bot).sub(" ", text).strip()
+        await self.answer(context, question, Target.of(message), message.from_user)
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        if self.addressed(update.message, context.bot):
+            await self.ask_text(update, context, update.message.text)
 
     async def cmd_ask(self, update: Update, context: Context) -> None:
-        message = update.message
-        question = message.text.split(maxsplit=1)[1].strip() if len(message.text.split(maxsplit=1)) > 1 else ""
-        question = self.mention(context.bot).sub(" ", question).strip()
-        if not question:
+        """/ask <question>: the way to ask in a group without a mention or a reply."""
+        parts = update.message.text.split(maxsplit=1)
+        if len(parts) < 2 or not parts[1].strip():
             await self.reply(update, context, [t(self.language(update), "ask_usage")])
             return
-        await self.answer(context, question, Target.of(message, in_group(message.chat.type)), message.from_user)
+        await self.ask_text(update, context, parts[1])
 
     # -- commands --------------------------------------------------------------------------------------
     async def cmd_start(self, update: Update, context: Context) -> None:
@@ -317,31 +325,26 @@ class SmartCityBot:
                 return
             finally:
                 self._background.discard(task)
-        log.warning("reloaded: %s", report.summary())
+        log.info("reloaded: %s", report.summary())
         await self.reply(update, context, [t(lang, "reload_done", summary=report.summary())])
 
     # -- buttons ---------------------------------------------------------------------------------------
     async def on_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         button = parse_button(query.data)
-        lang = ui_language(query.from_user.language_code)
-        if button is None or query.message is None:
+        if button is None or query.message is None:  # not ours, or on a message too old to reach
             await query.answer()
-            return
-        target = Target.of(query.message, quote=True)
-        if button.action == EXAMPLE:
+        elif button.action == EXAMPLE:
             await query.answer()
-            await self.answer(context, button.example, Target.of(query.message, in_group(target.chat_type)),
-                              query.from_user)
-            return
-        if button.action in ("up", "down"):
+            await self.answer(context, button.example, Target.of(query.message), query.from_user)
+        elif button.action in ("up", "down"):
             ok = await asyncio.to_thread(self.records.add_feedback, button.number, query.from_user.id,
                                          1 if button.action == "up" else -1)
-            await query.answer(t(lang, "thanks" if ok else "expired"))
-            return
-        messages = await self.button_messages(button, query.from_user.language_code)
-        await query.answer()
-        await self.send(context.bot, target, messages)
+            await query.answer(t(ui_language(query.from_user.language_code), "thanks" if ok else "expired"))
+        else:
+            messages = await self.button_messages(button, query.from_user.language_code)
+            await query.answer()
+            await self.send(context.bot, Target.of(query.message, quote=True), messages)
 
     async def button_messages(self, button: ButtonData, language_code: str | None) -> list[str]:
         """More results or the full section of a recorded answer."""
@@ -370,7 +373,6 @@ class SmartCityBot:
         if update.callback_query is None and (update.message is None or not self.addressed(message, context.bot)):
             return
         try:
-            await self.send(context.bot, Target.of(message, in_group(message.chat.type)),
-                            [t(self.language(update), "error")])
+            await self.send(context.bot, Target.of(message), [t(self.language(update), "error")])
         except TelegramError as exc:
             log.warning("could not send the apology: %s", exc)

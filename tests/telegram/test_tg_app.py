@@ -1,0 +1,102 @@
+"""The Application as run: updates through its queue (concurrently), the webhook mode, odd updates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import httpx
+from tg_fakes import USER
+from pydantic import SecretStr
+from telegram import Update
+from tg_harness import FakeTelegram, Updates
+
+from bot.tg.app import _start_updates
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_until(predicate, timeout: float = 10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := predicate()):
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+    return value
+
+
+async def test_a_slow_question_does_not_hold_up_the_queue(bot, api: FakeTelegram, updates: Updates):
+    """Updates from the queue are processed concurrently (concurrent_updates) and the engine
+    runs off the event loop: a quick question put behind a slow one is answered first."""
+    await bot.app.start()
+    try:
+        for n, update in enumerate((updates.text(USER, "คำถามช้า"), updates.text(USER + 1, "คำถามเร็ว")), 1):
+            await bot.app.update_queue.put(Update.de_json({"update_id": n, **update}, bot.app.bot))
+        slow = (await wait_until(lambda: api.sent(USER)))[0]
+        fast = api.sent(USER + 1)[0]
+        assert fast.at + 0.5 < slow.at
+    finally:
+        await bot.app.stop()
+
+
+async def test_webhook_mode_uses_a_secret_token(bot, api: FakeTelegram, updates: Updates, settings):
+    port = free_port()
+    hooked = settings.model_copy(update={"webhook_url": "https://bot.example.org/tg/hook", "webhook_port": port,
+                                         "webhook_listen": "127.0.0.1", "webhook_secret": SecretStr("s3cret-Token")})
+    await bot.app.start()
+    try:
+        mode = await _start_updates(bot.app, hooked)
+        assert mode == f"webhook on 127.0.0.1:{port}"
+        (registered,) = api.find("setWebhook")
+        assert registered.params["url"] == "https://bot.example.org/tg/hook"
+        assert registered.params["secret_token"] == "s3cret-Token"
+        body = json.dumps({"update_id": 1, **updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท")})
+        async with httpx.AsyncClient() as client:
+            url = f"http://127.0.0.1:{port}/tg/hook"
+            headers = {"Content-Type": "application/json"}
+            forged = await client.post(url, content=body, headers={**headers, "X-Telegram-Bot-Api-Secret-Token": "x"})
+            assert forged.status_code == 403
+            real = await client.post(url, content=body,
+                                     headers={**headers, "X-Telegram-Bot-Api-Secret-Token": "s3cret-Token"})
+            assert real.status_code == 200
+        answer = (await wait_until(lambda: api.sent(USER)))[0]
+        assert "<b>" in answer.params["text"] and len(api.sent(USER)) == 1
+    finally:
+        if bot.app.updater.running:
+            await bot.app.updater.stop()
+        await bot.app.stop()
+
+
+async def test_odd_updates_do_not_break_anything(bot, api: FakeTelegram, updates: Updates):
+    # a message with no sender and no text, one sent on behalf of a chat, an update of a kind not handled
+    await bot.feed({"message": {"message_id": 1, "date": 0, "chat": {"id": USER, "type": "private"}}})
+    await bot.feed({"message": {"message_id": 2, "date": 0, "chat": {"id": -1007, "type": "supergroup", "title": "g"},
+                                "sender_chat": {"id": -1007, "type": "supergroup", "title": "g"},
+                                "text": "@SmartCityTestBot ตราสัญลักษณ์มีกี่ประเภท",
+                                "entities": [{"type": "mention", "offset": 0, "length": 17}]}})
+    await bot.feed({"message_reaction": {"chat": {"id": USER, "type": "private"}, "message_id": 5, "date": 0,
+                                         "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]}})
+    assert "ข้อความ" in api.sent(USER)[0].plain
+    assert "<b>" in api.sent(-1007)[0].params["text"]
+    assert not [c for c in api.find("sendMessage") if "ขัดข้อง" in c.plain or "ผิดพลาด" in c.plain]
+
+
+async def test_an_unparseable_update_is_skipped_while_polling(bot, api: FakeTelegram, updates: Updates, caplog):
+    """PTB alone would fetch a batch it cannot parse again and again; the bot moves past it."""
+    api.push({"poll_answer": {"poll_id": "1", "user": Updates.user(USER), "option_ids": [0]}})  # lacks a field
+    api.push(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
+    await bot.app.start()
+    try:
+        await bot.app.updater.start_polling(timeout=1)
+        answer = (await wait_until(lambda: api.sent(USER)))[0]
+        assert "<b>" in answer.params["text"]
+        await asyncio.sleep(0.5)
+        assert len(api.find("getUpdates")) <= 4  # no tight loop over the bad update
+        assert any("cannot be parsed" in r.getMessage() for r in caplog.records)
+    finally:
+        await bot.app.updater.stop()
+        await bot.app.stop()
