@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     admin_user_ids: list[int] = Field(default_factory=list)
     database_path: Path = ROOT / "data" / "bot.sqlite3"
     rate_limit_per_minute: int = Field(10, ge=1)
+    engine_workers: int = Field(2, ge=1, le=16)  # threads answering questions off the event loop
     user_id_salt: SecretStr = SecretStr("smartcity-bot")
 
     @field_validator("admin_user_ids", mode="before")

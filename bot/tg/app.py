@@ -66,7 +66,7 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
                       rate_limiter=RetryRequests())
     app = ApplicationBuilder().bot(bot).concurrent_updates(True).build()
     service = SmartCityBot(settings, engine, records,
-                           workers=workers or getattr(settings, "engine_workers", 2))
+                           workers=workers or settings.engine_workers)
     service.register(app)
     return app, service
 
