@@ -32,9 +32,8 @@ def test_shared_dev_questions_meet_the_figures(real_engine):
 def test_our_knowledge_base_questions(real_engine):
     figs = evaluate_domain(real_engine, read_jsonl(ROOT / "eval" / "kb-dev.jsonl")).figures()
     assert figs["questions_in"] >= 30
-    # the current figures are in the README; this guards against a regression
-    assert figs["top1"] >= 0.75 and figs["top3"] >= 0.9, figs
-    assert figs["answered_in"] >= 0.9 and figs["rejected_out"] >= 0.85, figs
+    assert figs["top1"] >= 0.9 and figs["top3"] == 1.0, figs
+    assert figs["answered_in"] >= 0.95 and figs["rejected_out"] >= 0.9, figs
 
 
 @pytest.mark.parametrize("question", ["ราคาทองวันนี้เท่าไหร่", "What is the capital of France?",
