@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests" / "telegram"))
 
 from tg_harness import BotProcess, FakeTelegram, Updates, read_questions  # noqa: E402
 
-QUESTION_FILES = [Path("/work/shared/eval/domain-dev.jsonl"), *sorted((ROOT / "eval").rglob("*.jsonl"))]
+QUESTION_FILES = [ROOT.parent / "shared" / "eval" / "domain-dev.jsonl", *sorted((ROOT / "eval").rglob("*.jsonl"))]
 FIRST_USER = 1_000_000
 
 
