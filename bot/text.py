@@ -94,8 +94,12 @@ def char_grams(text: str, n: int = 3) -> list[str]:
 
 def content_words(text: str) -> list[str]:
     """Word tokens without Thai stop words (question words, particles)."""
+    return drop_stopwords(words(text))
+
+
+def drop_stopwords(tokens: list[str]) -> list[str]:
     stop = _stopwords()
-    return [w for w in words(text) if w not in stop]
+    return [w for w in tokens if w not in stop]
 
 
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d|2[45]\d\d|26[0-4]\d)(?!\d)")

@@ -17,9 +17,6 @@ class Source:
     url: str = ""
     as_of: str = ""
 
-    def as_dict(self) -> dict[str, str]:
-        return {"document": self.document, "title": self.title, "section": "", "url": self.url}
-
 
 @dataclass(frozen=True)
 class Section:
