@@ -174,6 +174,10 @@ def cmd_eval(settings: Settings, args) -> int:
         print(f"questions: {figs['questions_in']} in scope, {figs['questions_out']} out of scope")
         print(f"top-1: {figs['top1']:.3f}   top-3: {figs['top3']:.3f}")
         print(f"answered (in scope): {figs['answered_in']:.3f}   rejected (out of scope): {figs['rejected_out']:.3f}")
+        print(f"correct (answered, first passage right): {figs['correct']:.3f}   "
+              f"wrong (of all questions): {figs['wrong']:.3f}")
+        if "top1_by_style" in figs:
+            print("top-1 by style: " + "   ".join(f"{k} {v:.3f}" for k, v in figs["top1_by_style"].items()))
         if res.misses:
             print("misses:")
             for m in res.misses:

@@ -34,16 +34,25 @@ class DomainResult:
     top3: int = 0
     answered_in: int = 0
     rejected_out: int = 0
+    correct: int = 0  # in scope, answered, and the first passage holds an answer
+    wrong: int = 0  # answered with a first passage that doesn't, or an out-of-scope question answered
+    styles: dict[str, list[int]] = field(default_factory=dict)  # style -> [top-1 hits, in-scope questions]
     misses: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def figures(self) -> dict[str, float]:
+    def figures(self) -> dict[str, Any]:
         def rate(a: int, b: int) -> float:
             return round(a / b, 4) if b else 0.0
-        return {"questions_in": self.total_in, "questions_out": self.total_out,
-                "top1": rate(self.top1, self.total_in), "top3": rate(self.top3, self.total_in),
-                "answered_in": rate(self.answered_in, self.total_in),
-                "rejected_out": rate(self.rejected_out, self.total_out)}
+        figs: dict[str, Any] = {
+            "questions_in": self.total_in, "questions_out": self.total_out,
+            "top1": rate(self.top1, self.total_in), "top3": rate(self.top3, self.total_in),
+            "answered_in": rate(self.answered_in, self.total_in),
+            "rejected_out": rate(self.rejected_out, self.total_out),
+            "correct": rate(self.correct, self.total_in),
+            "wrong": rate(self.wrong, self.total_in + self.total_out)}
+        if self.styles:
+            figs["top1_by_style"] = {s: rate(h, n) for s, (h, n) in sorted(self.styles.items())}
+        return figs
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -65,7 +74,8 @@ def evaluate_domain(engine: Engine, items: list[dict[str, Any]]) -> DomainResult
         golds = [squash(normalize_text(a)) for a in item.get("answers", [])]
         rank = next((i + 1 for i, t in enumerate(texts) if any(g and g in t for g in golds)), None)
         conf = answer.confidence
-        row = {"id": item.get("id"), "kind": item.get("kind"), "question": item["question"], "rank": rank,
+        row = {"id": item.get("id"), "kind": item.get("kind"), "style": item.get("style"),
+               "question": item["question"], "rank": rank,
                "answered": answer.answered, "confidence": round(conf, 4),
                "top": answer.hits[0].chunk.chunk_id if answer.hits else None}
         res.rows.append(row)
@@ -74,12 +84,19 @@ def evaluate_domain(engine: Engine, items: list[dict[str, Any]]) -> DomainResult
             if not answer.answered:
                 res.rejected_out += 1
             else:
+                res.wrong += 1
                 res.misses.append({**row, "why": "out-of-scope question answered"})
             continue
         res.total_in += 1
         res.top1 += rank == 1
         res.top3 += rank is not None and rank <= 3
         res.answered_in += answer.answered
+        res.correct += answer.answered and rank == 1
+        res.wrong += answer.answered and rank != 1
+        if item.get("style"):
+            style = res.styles.setdefault(str(item["style"]), [0, 0])
+            style[0] += rank == 1
+            style[1] += 1
         if rank != 1 or not answer.answered:
             why = "not answered" if rank == 1 else f"gold passage at rank {rank}" if rank else "gold passage not in results"
             if rank != 1 and not answer.answered:
