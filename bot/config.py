@@ -29,10 +29,17 @@ class Settings(BaseSettings):
     words_weight: float = Field(0.1, ge=0.0)
     chars3_weight: float = Field(0.3, ge=0.0)
     chars4_weight: float = Field(0.2, ge=0.0)
+    # the small retrieval units of the knowledge index (fitted on the dev questions by
+    # scripts/calibrate.py; the SQuAD benchmarks have no headings or windows and use the four above)
+    units_weight: float = Field(0.9, ge=0.0)
+    heading_dense_weight: float = Field(0.15, ge=0.0)
+    heading_words_weight: float = Field(0.2, ge=0.0)
     # added to the fused score of passages from official documents (front matter authority: official),
     # so that the primary source wins over a compiled summary that says the same (tuned on dev questions)
     official_bonus: float = Field(0.8, ge=0.0)
-    answer_threshold: float = 0.92  # confidence = top cosine + 0.25 x coverage; calibrated on dev questions
+    # the probability at or above which the best passage is given as the answer; unset: the one
+    # scripts/calibrate.py chose with the fitted decision (bot/data/decision.json)
+    answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
     torch_threads: int = Field(0, ge=0)  # 0: torch's default
 
     # Telegram bot
@@ -60,7 +67,8 @@ class Settings(BaseSettings):
     def weights(self):
         from .retrieval import Weights
 
-        return Weights(self.dense_weight, self.words_weight, self.chars3_weight, self.chars4_weight)
+        return Weights(self.dense_weight, self.words_weight, self.chars3_weight, self.chars4_weight,
+                       self.units_weight, self.heading_dense_weight, self.heading_words_weight)
 
     def model_path(self) -> Path:
         """Where the default model is built (only meaningful for DEFAULT_MODEL)."""

@@ -25,15 +25,17 @@ from .chunking import ChunkParams, chunk_document
 from .config import Settings
 from .documents import Problem, file_digest, knowledge_files, load_documents
 from .embedder import Embedder
-from .retrieval import FIELDS, Retriever
+from .query import mine_glossary
+from .retrieval import FIELDS, Retriever, Units
 from .text import sentences, words
 from .types import Chunk, Document, Source
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 TEXT_VERSION = 3  # bump when normalization, tokenization or sentence splitting changes
-FILES = ("chunks.jsonl", "embeddings.npy", "faiss.index")
+VECTOR_FILES = ("chunks.jsonl", "embeddings.npy", "headings.npy", "units.npy")
+FILES = (*VECTOR_FILES, "faiss.index", "glossary.json")
 
 
 class IndexError_(Exception):
@@ -62,6 +64,33 @@ class BuildReport:
 
 
 @dataclass(frozen=True)
+class Vectors:
+    """One passage's embeddings: the passage, its heading line, and each of its sentence windows."""
+
+    passage: np.ndarray
+    heading: np.ndarray
+    units: np.ndarray
+
+
+def unit_texts(p: "Passage") -> list[str]:
+    """Small retrieval units of a passage: each sentence with the one after it (a sentence window)."""
+    text, spans = p.chunk.text, p.sentences or [(0, len(p.chunk.text))]
+    return [text[spans[j][0]:spans[min(j + 1, len(spans) - 1)][1]] for j in range(len(spans))]
+
+
+def _split_vectors(passages: list["Passage"], embeddings: np.ndarray, headings: np.ndarray,
+                   units: np.ndarray) -> list[Vectors]:
+    counts = [len(p.sentences) or 1 for p in passages]
+    if len(embeddings) != len(passages) or len(headings) != len(passages) or len(units) != sum(counts):
+        raise ValueError("vectors do not match the passages")
+    out, row = [], 0
+    for i, k in enumerate(counts):
+        out.append(Vectors(embeddings[i], headings[i], units[row:row + k]))
+        row += k
+    return out
+
+
+@dataclass(frozen=True)
 class Passage:
     """A chunk as stored: with its BM25 tokens and its sentence spans (relative to the text)."""
 
@@ -75,6 +104,7 @@ class LoadedIndex:
     passages: list[Passage]
     retriever: Retriever
     manifest: dict[str, Any]
+    glossary: dict[str, list[str]] = field(default_factory=dict)  # English term -> Thai terms (mined)
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -185,39 +215,44 @@ class IndexStore:
                 passages = [_passage_from_json(json.loads(line)) for line in f if line.strip()]
             embeddings = np.load(self.dir / "embeddings.npy")
             index = faiss.read_index(str(self.dir / "faiss.index"))
+            glossary = json.loads((self.dir / "glossary.json").read_text(encoding="utf-8"))
+            if not isinstance(glossary, dict):
+                raise ValueError("glossary.json is not an object")
             if passages:
                 bm25 = {f.name: bm25s.BM25.load(str(self.dir / f"bm25_{f.name}")) for f in FIELDS}
+                vectors = _split_vectors(passages, embeddings, np.load(self.dir / "headings.npy"),
+                                         np.load(self.dir / "units.npy"))
+                units = Units.of([v.units for v in vectors], np.stack([v.heading for v in vectors]),
+                                 [words(p.chunk.header()) for p in passages])
                 retriever = Retriever(embeddings, [p.tokens for p in passages], None, bm25, index,
-                                      prior=self.prior(passages, manifest))
+                                      prior=self.prior(passages, manifest), units=units)
             else:
                 retriever = Retriever(embeddings, [], [], faiss_index=index)
         except Exception as exc:
             raise IndexError_(f"index files are damaged: {type(exc).__name__}: {exc}") from exc
-        return LoadedIndex(passages, retriever, manifest)
+        return LoadedIndex(passages, retriever, manifest, glossary)
 
     # -- building ---------------------------------------------------------------------------
-    def _previous(self, dimension: int) -> tuple[dict[str, Any], dict[str, list[Passage]], dict[str, np.ndarray]]:
-        """Reusable passages and embeddings of the current index, by document (empty if incompatible)."""
+    def _previous(self, dimension: int) -> tuple[dict[str, Any], dict[str, list[Passage]], dict[str, list[Vectors]]]:
+        """Reusable passages and their vectors from the current index, by document (empty if incompatible)."""
         manifest = self.read_manifest()
         if not manifest or any(manifest.get(k) != v for k, v in self.expected(dimension).items()):
             return {}, {}, {}
         try:
-            for name in FILES[:2]:
+            for name in VECTOR_FILES:
                 if _sha(self.dir / name) != manifest.get("files", {}).get(name):
                     return {}, {}, {}
             with (self.dir / "chunks.jsonl").open(encoding="utf-8") as f:
                 passages = [_passage_from_json(json.loads(line)) for line in f if line.strip()]
-            embeddings = np.load(self.dir / "embeddings.npy")
+            vectors = _split_vectors(passages, np.load(self.dir / "embeddings.npy"),
+                                     np.load(self.dir / "headings.npy"), np.load(self.dir / "units.npy"))
         except Exception:
             return {}, {}, {}
-        if len(embeddings) != len(passages):
-            return {}, {}, {}
         by_doc: dict[str, list[Passage]] = {}
-        rows: dict[str, list[int]] = {}
-        for i, p in enumerate(passages):
+        vecs: dict[str, list[Vectors]] = {}
+        for p, v in zip(passages, vectors):
             by_doc.setdefault(p.chunk.doc_id, []).append(p)
-            rows.setdefault(p.chunk.doc_id, []).append(i)
-        vecs = {d: embeddings[r] for d, r in rows.items()}
+            vecs.setdefault(p.chunk.doc_id, []).append(v)
         return manifest.get("documents", {}), by_doc, vecs
 
     def build(self, embedder: Embedder, progress: bool = True, force: bool = False) -> BuildReport:
@@ -226,34 +261,36 @@ class IndexStore:
         docs, report.problems = load_documents(Path(self.settings.knowledge_dir))
         old_docs, old_passages, old_vecs = ({}, {}, {}) if force else self._previous(embedder.dimension)
         passages: list[Passage] = []
-        vectors: list[np.ndarray] = []
-        todo: list[tuple[Document, list[Passage]]] = []
+        vectors: list[Vectors] = []
+        todo: list[Passage] = []
         for doc in docs:
             prev = old_docs.get(doc.doc_id)
             if prev and prev.get("sha256") == doc.sha256 and doc.doc_id in old_passages:
                 passages += old_passages[doc.doc_id]
-                vectors.append(old_vecs[doc.doc_id])
+                vectors += old_vecs[doc.doc_id]
                 report.reused += len(old_passages[doc.doc_id])
                 continue
             chunks = chunk_document(doc, self.params)
-            new = [Passage(c, words(indexed_text(c)), _sentence_spans(c.text)) for c in chunks]
-            todo.append((doc, new))
-        texts = [indexed_text(p.chunk) for _, new in todo for p in new]
-        fresh = self._embed(embedder, texts, progress)
-        row = 0
-        for _, new in todo:
-            passages += new
-            vectors.append(fresh[row:row + len(new)])
-            row += len(new)
+            todo += [Passage(c, words(indexed_text(c)), _sentence_spans(c.text)) for c in chunks]
+        # each new passage: the passage itself, its heading line, and its sentence windows
+        texts = [indexed_text(p.chunk) for p in todo]
+        heads = [p.chunk.header() or p.chunk.doc_id for p in todo]
+        units = [u for p in todo for u in unit_texts(p)]
+        fresh = self._embed(embedder, texts + heads + units, progress)
+        n, row = len(todo), 2 * len(todo)
+        for i, p in enumerate(todo):
+            k = len(unit_texts(p))
+            passages.append(p)
+            vectors.append(Vectors(fresh[i], fresh[n + i], fresh[row:row + k]))
+            row += k
         report.embedded = len(texts)
         # gone from the folder (a file that is there but unreadable is reported as a problem instead)
         report.removed = sorted(set(old_docs) - {d.doc_id for d in docs} - {p.path for p in report.problems})
-        embeddings = (np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension))).astype(np.float32)
-        # keep passages in document order, embeddings aligned
+        # keep passages in document order, vectors aligned
         order = sorted(range(len(passages)), key=lambda i: (passages[i].chunk.doc_id, _num(passages[i].chunk.chunk_id)))
         passages = [passages[i] for i in order]
-        embeddings = embeddings[order] if len(order) else embeddings
-        self._write(docs, report.problems, passages, embeddings, embedder)
+        vectors = [vectors[i] for i in order]
+        self._write(docs, report.problems, passages, vectors, embedder)
         report.documents, report.chunks = len(docs), len(passages)
         report.seconds = time.perf_counter() - t0
         return report
@@ -264,18 +301,22 @@ class IndexStore:
             return np.zeros((0, embedder.dimension), dtype=np.float32)
         out = []
         batch = 32
-        bar = tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress)
+        bar = tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress)
         for i in range(0, len(texts), batch):
             out.append(embedder.passages(texts[i:i + batch]))
             bar.update(len(texts[i:i + batch]))
         bar.close()
-        return np.concatenate(out)
+        return np.concatenate(out).astype(np.float32)
 
     def _write(self, docs: list[Document], problems: list[Problem], passages: list[Passage],
-               embeddings: np.ndarray, embedder: Embedder) -> None:
+               vectors: list[Vectors], embedder: Embedder) -> None:
         work = self.dir.with_name(f".{self.dir.name}.new")
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
+        dim = embedder.dimension
+        embeddings = np.stack([v.passage for v in vectors]) if vectors else np.zeros((0, dim), np.float32)
+        np.save(work / "headings.npy", np.stack([v.heading for v in vectors]) if vectors else np.zeros((0, dim), np.float32))
+        np.save(work / "units.npy", np.concatenate([v.units for v in vectors]) if vectors else np.zeros((0, dim), np.float32))
         with (work / "chunks.jsonl").open("w", encoding="utf-8") as f:
             for p in passages:
                 f.write(json.dumps(_passage_to_json(p), ensure_ascii=False) + "\n")
@@ -284,6 +325,8 @@ class IndexStore:
         if len(embeddings):
             index.add(np.ascontiguousarray(embeddings))
         faiss.write_index(index, str(work / "faiss.index"))
+        glossary = mine_glossary(indexed_text(p.chunk) for p in passages)
+        (work / "glossary.json").write_text(json.dumps(glossary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
         if passages:
             texts = [indexed_text(p.chunk) for p in passages]
             Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index).save_lexical(work)

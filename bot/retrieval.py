@@ -55,9 +55,43 @@ class Weights:
     words: float = 0.1
     chars3: float = 0.3
     chars4: float = 0.2
+    # the signals of the small retrieval units (when the index has them): the best sentence window's
+    # cosine, the heading line's cosine and the heading's BM25 over words
+    units: float = 0.0
+    heading_dense: float = 0.0
+    heading_words: float = 0.0
 
     def of(self, name: str) -> float:
         return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class Units:
+    """Small retrieval units that map back to their passage: sentence windows and the heading line."""
+
+    vectors: np.ndarray  # one row a sentence window
+    owner: np.ndarray  # the passage of each window
+    headings: np.ndarray  # one row a passage: its "title — section" line
+    heading_bm25: bm25s.BM25
+
+    @classmethod
+    def of(cls, units: list[np.ndarray], headings: np.ndarray, heading_words: list[list[str]]) -> "Units":
+        owner = np.repeat(np.arange(len(units)), [len(u) for u in units])
+        vectors = np.ascontiguousarray(np.concatenate(units), dtype=np.float32)
+        return cls(vectors, owner, np.ascontiguousarray(headings, dtype=np.float32),
+                   build_bm25(Field("heading", 1.2, 0.75), heading_words))
+
+    def of_passage(self, vector: np.ndarray, i: int) -> tuple[float, float]:
+        """The best sentence window's cosine and the heading's cosine for passage i."""
+        a, b = np.searchsorted(self.owner, [i, i + 1])
+        best = float((self.vectors[a:b] @ vector).max()) if b > a else -1.0
+        return best, float(self.headings[i] @ vector)
+
+    def scores(self, vector: np.ndarray, words: list[str], size: int) -> dict[str, np.ndarray]:
+        best = np.full(size, -1.0, dtype=np.float32)
+        np.maximum.at(best, self.owner, self.vectors @ vector)
+        heading = self.heading_bm25.get_scores(words) if words else np.zeros(size, dtype=np.float32)
+        return {"units": best, "heading_dense": self.headings @ vector, "heading_words": heading}
 
 
 @dataclass(frozen=True)
@@ -81,7 +115,7 @@ class Retriever:
 
     def __init__(self, embeddings: np.ndarray, tokens: list[list[str]], texts: list[str] | None = None,
                  bm25: dict[str, bm25s.BM25] | None = None, faiss_index: faiss.Index | None = None,
-                 prior: np.ndarray | None = None):
+                 prior: np.ndarray | None = None, units: Units | None = None):
         """Lexical indexes are built from ``texts`` unless ready ones (loaded from disk) are given.
 
         ``prior`` is added to each passage's fused score (e.g. a bonus for official documents).
@@ -109,11 +143,13 @@ class Retriever:
         if missing:
             raise ValueError(f"BM25 indexes missing: {sorted(missing)}")
         self.bm25 = bm25
+        self.units = units
         self.prior = np.zeros(self.size) if prior is None else np.asarray(prior, dtype=np.float64)
         df: dict[str, int] = {}
         for toks in tokens:
             for w in set(toks):
                 df[w] = df.get(w, 0) + 1
+        self.df = df
         self._idf = {w: math.log(1 + (self.size - n + 0.5) / (n + 0.5)) for w, n in df.items()}
         self._sets = [frozenset(t) for t in tokens]
 
@@ -123,6 +159,9 @@ class Retriever:
 
     def idf(self, word: str) -> float:
         return self._idf.get(word, math.log(1 + (self.size + 0.5) / 0.5))
+
+    def token_set(self, i: int) -> frozenset[str]:
+        return self._sets[i]
 
     def coverage(self, query_words: list[str], i: int) -> float:
         """Share of the question's (IDF-weighted) content words found in passage i."""
@@ -145,9 +184,21 @@ class Retriever:
             return np.zeros(self.size, dtype=np.float32)
         return self.bm25[field].get_scores(terms)
 
-    def search(self, query: Query, k: int, weights: Weights = Weights(), method: str = "zscore") -> list[Scored]:
+    def search(self, query: Query, k: int, weights: Weights = Weights(), method: str = "zscore",
+               also: Query | None = None) -> list[Scored]:
+        """The k best passages. ``also``: a second reading of the same question (e.g. an English
+        question with the documents' Thai terms added), whose fused scores are averaged in."""
         if not self.size:
             return []
+        fused, dense, words = self.scores(query, weights, method)
+        if also is not None:
+            fused = (fused + self.scores(also, weights, method)[0]) / 2
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [Scored(int(i), float(fused[i]), float(dense[i]), float(words[i])) for i in order]
+
+    def scores(self, query: Query, weights: Weights = Weights(),
+               method: str = "zscore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every passage's fused score, cosine and BM25 over words."""
         dense = self.dense_scores(query.vector)
         lexical = {f.name: self.lexical_scores(f.name, query.terms[f.name]) for f in FIELDS}
         if method == "dense":
@@ -159,8 +210,9 @@ class Retriever:
         elif method == "rrf":
             fused = rrf_fusion([dense, lexical["words"]])
         else:
-            names = [f.name for f in FIELDS]
-            fused = zscore_fusion([dense, *(lexical[n] for n in names)],
-                                  [weights.dense, *(weights.of(n) for n in names)]) + self.prior
-        order = np.argsort(-fused, kind="stable")[:k]
-        return [Scored(int(i), float(fused[i]), float(dense[i]), float(lexical["words"][i])) for i in order]
+            signals = {"dense": dense, **lexical}
+            if self.units is not None and (weights.units or weights.heading_dense or weights.heading_words):
+                signals.update(self.units.scores(np.asarray(query.vector, dtype=np.float32),
+                                                 query.terms["words"], self.size))
+            fused = zscore_fusion(list(signals.values()), [weights.of(n) for n in signals]) + self.prior
+        return fused, dense, lexical["words"]
