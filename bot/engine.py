@@ -10,10 +10,11 @@ from pathlib import Path
 
 from .config import Settings
 from .embedder import Embedder, SentenceEmbedder
-from .retrieval import Query
-from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage
-from .text import (drop_stopwords, english_to_thai_terms, has_words, language, normalize_text, thai_year,
-                   words, year_variants)
+from .query import QueryRewriter, Speller
+from .decision import Decision, Evidence, fitted_decision
+from .retrieval import Query, Scored
+from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage, indexed_text
+from .text import char_grams, drop_stopwords, has_words, language, normalize_text, thai_year, words, year_variants
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
@@ -40,30 +41,26 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class Decision:
-    """When the best passage counts as an answer (calibrated on the dev questions)."""
-
-    threshold: float
-    coverage_weight: float = 0.25
-
-    def confidence(self, dense: float, coverage: float) -> float:
-        return dense + self.coverage_weight * coverage
-
-
 class Engine:
-    def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex):
+    def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex, decision: Decision | None = None):
         self.settings = settings
         self.embedder = embedder
         self.index = index
-        self.decision = Decision(settings.answer_threshold)
+        decision = decision or fitted_decision()
+        self.decision = decision if settings.answer_threshold is None else decision.with_threshold(
+            settings.answer_threshold)
         self.weights = settings.weights()
         self._lock = threading.Lock()
+        self.rewriter = self._rewriter(index)
+
+    @staticmethod
+    def _rewriter(index: LoadedIndex) -> QueryRewriter:
+        return QueryRewriter(index.glossary, Speller(index.retriever.df))
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def load(cls, settings: Settings, embedder: Embedder | None = None, build: bool = True,
-             progress: bool = False) -> "Engine":
+             progress: bool = False, decision: Decision | None = None) -> "Engine":
         """Load the model and the index; an index that doesn't match is rebuilt (or refused)."""
         embedder = embedder or SentenceEmbedder(settings)
         store = IndexStore(settings)
@@ -75,7 +72,7 @@ class Engine:
                 raise IndexError_(reason)
             log.warning("index needs building (%s); building it now", reason)
             store.build(embedder, progress=progress)
-        engine = cls(settings, embedder, store.load(embedder.dimension))
+        engine = cls(settings, embedder, store.load(embedder.dimension), decision)
         engine.ask("ตราสัญลักษณ์เมืองอัจฉริยะ")  # warm the tokenizer and the model
         return engine
 
@@ -84,8 +81,9 @@ class Engine:
         store = IndexStore(self.settings)
         report = store.build(self.embedder, progress=progress)
         fresh = store.load(self.embedder.dimension)
+        rewriter = self._rewriter(fresh)
         with self._lock:
-            self.index = fresh
+            self.index, self.rewriter = fresh, rewriter
         return report
 
     @property
@@ -108,43 +106,61 @@ class Engine:
             cut = q.rfind(" ", 0, limit)
             q = q[: cut if cut > limit // 2 else limit]
             notice = msg["trimmed"].format(n=limit)
-        index = self.index  # one consistent snapshot, even during a reload
+        with self._lock:  # one consistent snapshot, even during a reload
+            index, rewriter = self.index, self.rewriter
         if not index.passages:
             return Answer(text, False, msg["no_index"], (), reason="not_found", notice=notice)
-        query, about = self.expand(q)
-        years = year_variants(q)  # "2023" also finds "2566" (Thai documents count in B.E.)
+        rewritten = rewriter.rewrite(q)
+        query, about = rewritten.text, rewritten.about
+        years = year_variants(query)  # "2023" also finds "2566" (Thai documents count in B.E.)
         query_words = words(query)
         tokens = query_words + list(years.values())
-        vec = self.embedder.queries([query])[0]
         k = max(self.settings.top_k, 3)
-        scored = index.retriever.search(Query.of(vec, tokens, query), k, self.weights)
+        if rewritten.english_search:  # an English question is also searched with the Thai terms found
+            vec, vec2 = self.embedder.queries([query, rewritten.english_search])
+            also = Query.of(vec2, words(rewritten.english_search) + list(years.values()), rewritten.english_search)
+        else:
+            vec, also = self.embedder.queries([query])[0], None
+        scored = index.retriever.search(Query.of(vec, tokens, query), k, self.weights, also=also)
         hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical) for s in scored)
         top = index.passages[scored[0].index]
         # the words whose presence in a passage shows it is about the question
         about_words = query_words if about == query else words(about)
         content = [thai_year(w, years) for w in drop_stopwords(about_words)] or tokens
-        coverage = index.retriever.coverage(content, scored[0].index)
-        confidence = self.decision.confidence(scored[0].dense, coverage)
+        evidence = self.evidence(index, scored, vec, content, years, language(text) == "en")
+        confidence = self.decision.confidence(evidence)
         if confidence < self.decision.threshold:
             return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice,
-                          confidence=confidence)
+                          confidence=confidence, evidence=evidence)
         spans = self.highlight(top, content, index)
         answer = " ".join(top.chunk.text[a:b] for a, b in spans)
-        return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice, confidence=confidence)
+        return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice, confidence=confidence,
+                      evidence=evidence)
 
     @staticmethod
-    def expand(q: str) -> tuple[str, str]:
-        """The text to search with, and the text whose words a passage must have to be about it.
-
-        A Thai question is both. An English question is searched with the Thai terms of its domain
-        phrases appended, and judged by those terms plus the English words the glossary did not
-        translate (a "driving licence" the documents never mention shows as missing).
-        """
-        if language(q) != "en":
-            return q, q
-        terms, rest = english_to_thai_terms(q)
-        query = f"{q} ({' '.join(terms)})" if terms else q
-        return query, " ".join(terms) + " " + rest
+    def evidence(index: LoadedIndex, scored: list[Scored], vec, content: list[str], years: dict[str, str],
+                 english: bool) -> Evidence:
+        r = index.retriever
+        i = scored[0].index
+        unit, heading = r.units.of_passage(vec, i) if r.units is not None else (scored[0].dense, scored[0].dense)
+        words_ = set(content)
+        weight = {w: r.idf(w) for w in words_}
+        total = sum(weight.values()) or 1.0
+        in_corpus = sum(v for w, v in weight.items() if r.df.get(w))
+        missing = [v for w, v in weight.items() if w not in r.token_set(i)]
+        grams = set(char_grams("".join(sorted(words_)), 3)) if words_ else set()
+        passage_grams = set(char_grams(indexed_text(index.passages[i].chunk), 3))
+        asked_years = set(years) | set(years.values())
+        missing_year = bool(asked_years) and not any(r.df.get(y) for y in asked_years)
+        return Evidence(
+            dense=scored[0].dense, unit_dense=float(unit), heading_dense=float(heading),
+            coverage=r.coverage(content, i), chars_coverage=len(grams & passage_grams) / max(len(grams), 1),
+            corpus_coverage=in_corpus / total,
+            unknown_share=sum(1 for w in words_ if not r.df.get(w)) / max(len(words_), 1),
+            missing_idf=(max(missing) if missing else 0.0) / r.idf(""),
+            missing_year=float(missing_year),
+            gap=scored[0].score - scored[1].score if len(scored) > 1 else 1.0,
+            fused=scored[0].score, english=float(english))
 
     @staticmethod
     def highlight(passage: Passage, query_words: list[str], index: LoadedIndex) -> list[tuple[int, int]]:

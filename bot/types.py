@@ -73,7 +73,8 @@ class Answer:
     highlights: tuple[tuple[int, int], ...] = ()  # spans in hits[0].chunk.text that answer
     reason: str = "ok"  # ok | empty | no_words | not_found
     notice: str = ""  # e.g. that a long question was trimmed
-    confidence: float = 0.0  # the calibrated score behind `answered`
+    confidence: float = 0.0  # the calibrated probability behind `answered`
+    evidence: Any = None  # the decision's inputs (bot.decision.Evidence), for evaluation and calibration
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -48,7 +48,7 @@ def test_thai_digits_in_a_question_match_arabic_digits_in_documents(engine):
 
 
 def test_highlight_marks_the_answering_sentence(engine):
-    engine.decision = type(engine.decision)(threshold=-1.0)  # the fake model's scores aren't calibrated
+    engine.decision = engine.decision.with_threshold(0.0)  # the fake model's scores aren't calibrated
     answer = engine.ask("ไมโครกริดอยู่ที่นิคมอุตสาหกรรมไหน")
     assert answer.answered and answer.hits[0].chunk.doc_id == "energy.md"
     text = answer.hits[0].chunk.text

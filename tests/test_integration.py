@@ -26,18 +26,44 @@ def run_cli(*args: str, stdin: str | None = None, env: dict | None = None) -> su
 def test_shared_dev_questions_meet_the_figures(real_engine):
     figs = evaluate_domain(real_engine, read_jsonl(SHARED / "eval" / "domain-dev.jsonl")).figures()
     assert figs["top1"] >= 0.95 and figs["top3"] == 1.0, figs
-    assert figs["answered_in"] >= 0.95 and figs["rejected_out"] >= 5 / 6, figs
+    assert figs["correct"] >= 0.85 and figs["wrong"] <= 0.03 and figs["rejected_out"] == 1.0, figs
 
 
 def test_our_knowledge_base_questions(real_engine):
     figs = evaluate_domain(real_engine, read_jsonl(ROOT / "eval" / "kb-dev.jsonl")).figures()
     assert figs["questions_in"] >= 30
     assert figs["top1"] >= 0.9 and figs["top3"] == 1.0, figs
-    assert figs["answered_in"] >= 0.95 and figs["rejected_out"] >= 0.9, figs
+    assert figs["correct"] >= 0.85 and figs["wrong"] <= 0.03 and figs["rejected_out"] >= 0.9, figs
+
+
+@pytest.mark.skipif(not (SHARED / "eval" / "users-dev.jsonl").exists(), reason="../shared is not beside the repo")
+def test_questions_in_users_voices(real_engine):
+    """Written independently of the documents: the figures measured when the decision was fitted
+    (README), as a floor against regressions."""
+    res = evaluate_domain(real_engine, read_jsonl(SHARED / "eval" / "users-dev.jsonl"))
+    figs = res.figures()
+    assert figs["top1"] >= 0.77 and figs["top3"] >= 0.95, figs
+    assert figs["rejected_out"] >= 0.7 and figs["wrong"] <= 0.12, figs
+    styles = figs["top1_by_style"]
+    assert styles["short-year"] >= 0.85 and styles["typo"] >= 0.85, styles
+
+
+@pytest.mark.parametrize("question,document,section", [
+    ("ปี 65 มีพื้นที่ได้ตราเมืองอัจฉริยะเพิ่มกี่พื้นที่", "certified-cities.md", "2565"),  # a short B.E. year
+    ("ดีป้าย่อมาจากอะไร", "glossary.md", "depa"),  # a spoken name
+    ("สมาทซิตี้เชียงใหม่ได้ตรายัง", "certified-cities.md", "เชียงใหม่"),  # a misspelt transliteration
+    ("อยากให้เทศบาลได้ตราสมาร์ทซิตี้ต้องทำยังไงบ้างครับ", "certification.md", "ยื่นขอ"),  # how to apply
+    ("What are the seven smart city domains?", "smart-city-basics.md", "7 ด้าน"),  # English
+])
+def test_questions_as_people_type_them_find_their_section(real_engine, question, document, section):
+    top = real_engine.ask(question).hits[0].chunk
+    assert top.doc_id == document and section in top.section, (top.doc_id, top.section)
 
 
 @pytest.mark.parametrize("question", ["ราคาทองวันนี้เท่าไหร่", "What is the capital of France?",
-                                      "แนะนำร้านกาแฟในภูเก็ตหน่อย", "How do I renew my Thai driving licence?"])
+                                      "แนะนำร้านกาแฟในภูเก็ตหน่อย", "How do I renew my Thai driving licence?",
+                                      "เทศบาลนครสกลนครทำแอปสมาร์ทซิตี้ชื่ออะไร",  # a city no document names
+                                      "ใช้ภาษา Python เขียนแอปเมืองอัจฉริยะยังไง"])
 def test_out_of_scope_questions_get_no_confident_answer(real_engine, question):
     assert not real_engine.ask(question).answered
 
