@@ -2,7 +2,7 @@
 
 An answer is a claim that the first passage answers the question. The evidence for and against it
 (how close the question and the passage are, how much of the question the passage and the whole
-corpus contain, the rarest word the passage lacks, a year no document mentions, the lead over the
+corpus contain, the rarest word the passage lacks, the lead over the
 second passage) is combined by a logistic regression fitted with cross-validation on the dev
 questions by ``scripts/calibrate.py``, which writes ``data/decision.json``.
 """
@@ -21,7 +21,7 @@ DECISION_FILE = Path(__file__).parent / "data" / "decision.json"
 
 # the order of the model's inputs; decision.json names them, so a change shows at load
 FEATURES = ("dense", "unit_dense", "heading_dense", "coverage", "chars_coverage", "corpus_coverage",
-            "unknown_share", "missing_idf", "missing_year", "gap", "fused", "english")
+            "unknown_share", "missing_idf", "gap", "fused", "english")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,6 @@ class Evidence:
     corpus_coverage: float  # the same share over the whole corpus: low = the documents never say it
     unknown_share: float  # share of the content words that no document contains
     missing_idf: float  # IDF of the rarest content word the passage lacks, over the corpus maximum
-    missing_year: float  # 1 when the question names a year that no document mentions
     gap: float  # fused score of the first passage minus the second's
     fused: float  # fused score of the first passage
     english: float  # 1 for an English question

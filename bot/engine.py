@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Settings
@@ -13,7 +12,7 @@ from .embedder import Embedder, SentenceEmbedder
 from .query import QueryRewriter, Speller
 from .decision import Decision, Evidence, fitted_decision
 from .retrieval import Query, Scored
-from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage, indexed_text
+from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage
 from .text import char_grams, drop_stopwords, has_words, language, normalize_text, thai_year, words, year_variants
 from .types import Answer, Hit
 
@@ -127,7 +126,7 @@ class Engine:
         # the words whose presence in a passage shows it is about the question
         about_words = query_words if about == query else words(about)
         content = [thai_year(w, years) for w in drop_stopwords(about_words)] or tokens
-        evidence = self.evidence(index, scored, vec, content, years, language(text) == "en")
+        evidence = self.evidence(index, scored, vec, content, language(text) == "en")
         confidence = self.decision.confidence(evidence)
         if confidence < self.decision.threshold:
             return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice,
@@ -138,8 +137,7 @@ class Engine:
                       evidence=evidence)
 
     @staticmethod
-    def evidence(index: LoadedIndex, scored: list[Scored], vec, content: list[str], years: dict[str, str],
-                 english: bool) -> Evidence:
+    def evidence(index: LoadedIndex, scored: list[Scored], vec, content: list[str], english: bool) -> Evidence:
         r = index.retriever
         i = scored[0].index
         unit, heading = r.units.of_passage(vec, i) if r.units is not None else (scored[0].dense, scored[0].dense)
@@ -148,17 +146,14 @@ class Engine:
         total = sum(weight.values()) or 1.0
         in_corpus = sum(v for w, v in weight.items() if r.df.get(w))
         missing = [v for w, v in weight.items() if w not in r.token_set(i)]
-        grams = set(char_grams("".join(sorted(words_)), 3)) if words_ else set()
-        passage_grams = set(char_grams(indexed_text(index.passages[i].chunk), 3))
-        asked_years = set(years) | set(years.values())
-        missing_year = bool(asked_years) and not any(r.df.get(y) for y in asked_years)
+        grams = {g for w in words_ for g in char_grams(w, 3)}
+        passage_grams = index.char_grams(index.passages[i])
         return Evidence(
             dense=scored[0].dense, unit_dense=float(unit), heading_dense=float(heading),
             coverage=r.coverage(content, i), chars_coverage=len(grams & passage_grams) / max(len(grams), 1),
             corpus_coverage=in_corpus / total,
             unknown_share=sum(1 for w in words_ if not r.df.get(w)) / max(len(words_), 1),
             missing_idf=(max(missing) if missing else 0.0) / r.idf(""),
-            missing_year=float(missing_year),
             gap=scored[0].score - scored[1].score if len(scored) > 1 else 1.0,
             fused=scored[0].score, english=float(english))
 
@@ -169,14 +164,15 @@ class Engine:
         text = passage.chunk.text
         spans = passage.sentences or [(0, len(text))]
         qset = set(query_words)
+        sentence_words = index.sentence_words(passage)
 
-        def weight(span: tuple[int, int]) -> float:
-            return sum(index.retriever.idf(w) for w in qset & set(words(text[span[0]:span[1]])))
+        def weight(i: int) -> float:
+            return sum(index.retriever.idf(w) for w in qset & sentence_words[i])
 
         def starts_line(a: int) -> bool:
             return text[text.rfind("\n", 0, a) + 1:a].strip() == ""
 
-        best = max(range(len(spans)), key=lambda i: (weight(spans[i]), -i))
+        best = max(range(len(spans)), key=lambda i: (weight(i), -i))
         chosen = [spans[best]]
         a0, b0 = spans[best]
         rest = spans[best + 1:best + 9]

@@ -27,7 +27,7 @@ from .documents import Problem, file_digest, knowledge_files, load_documents
 from .embedder import Embedder
 from .query import mine_glossary
 from .retrieval import FIELDS, Retriever, Units
-from .text import sentences, words
+from .text import char_grams, sentences, words
 from .types import Chunk, Document, Source
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,28 @@ class LoadedIndex:
     retriever: Retriever
     manifest: dict[str, Any]
     glossary: dict[str, list[str]] = field(default_factory=dict)  # English term -> Thai terms (mined)
+    # per passage, worked out the first time a question needs it and kept
+    _sentence_words: dict[str, list[frozenset[str]]] = field(default_factory=dict, repr=False)
+    _grams: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
         return self.manifest.get("documents", {})
+
+    def sentence_words(self, p: Passage) -> list[frozenset[str]]:
+        """The words of each of the passage's sentences (``p.sentences``, or the whole text)."""
+        key = p.chunk.chunk_id
+        if key not in self._sentence_words:
+            spans = p.sentences or [(0, len(p.chunk.text))]
+            self._sentence_words[key] = [frozenset(words(p.chunk.text[a:b])) for a, b in spans]
+        return self._sentence_words[key]
+
+    def char_grams(self, p: Passage) -> frozenset[str]:
+        """The character 3-grams of the passage as indexed (heading line included)."""
+        key = p.chunk.chunk_id
+        if key not in self._grams:
+            self._grams[key] = frozenset(char_grams(indexed_text(p.chunk), 3))
+        return self._grams[key]
 
 
 def _sha(path: Path) -> str:

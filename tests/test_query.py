@@ -89,7 +89,7 @@ def test_english_words_no_glossary_covers_count_as_missing():
 
 def _evidence(**kw) -> Evidence:
     base = dict(dense=0.85, unit_dense=0.85, heading_dense=0.8, coverage=0.6, chars_coverage=0.7,
-                corpus_coverage=1.0, unknown_share=0.0, missing_idf=0.5, missing_year=0.0, gap=0.5,
+                corpus_coverage=1.0, unknown_share=0.0, missing_idf=0.5, gap=0.5,
                 fused=3.0, english=0.0)
     return Evidence(**{**base, **kw})
 
