@@ -35,7 +35,7 @@ class Evidence:
     chars_coverage: float  # share of the content words' character 3-grams found in the passage
     corpus_coverage: float  # the same share over the whole corpus: low = the documents never say it
     unknown_share: float  # share of the content words that no document contains
-    missing_idf: float  # IDF of the rarest content word the passage lacks, over the corpus maximum
+    missing_idf: float  # IDF of the rarest corpus word of the question the passage lacks, over the maximum
     gap: float  # fused score of the first passage minus the second's
     fused: float  # fused score of the first passage
     english: float  # 1 for an English question

@@ -115,9 +115,9 @@ class Engine:
         query_words = words(query)
         tokens = query_words + list(years.values())
         k = max(self.settings.top_k, 3)
-        if rewritten.english_search:  # an English question is also searched with the Thai terms found
-            vec, vec2 = self.embedder.queries([query, rewritten.english_search])
-            also = Query.of(vec2, words(rewritten.english_search) + list(years.values()), rewritten.english_search)
+        if rewritten.second:  # an English question is also searched with the Thai terms found
+            vec, vec2 = self.embedder.queries([query, rewritten.second])
+            also = Query.of(vec2, words(rewritten.second) + list(years.values()), rewritten.second)
         else:
             vec, also = self.embedder.queries([query])[0], None
         scored = index.retriever.search(Query.of(vec, tokens, query), k, self.weights, also=also)
@@ -145,7 +145,8 @@ class Engine:
         weight = {w: r.idf(w) for w in words_}
         total = sum(weight.values()) or 1.0
         in_corpus = sum(v for w, v in weight.items() if r.df.get(w))
-        missing = [v for w, v in weight.items() if w not in r.token_set(i)]
+        # rare words the corpus has but this passage lacks (words no document has count in unknown_share)
+        missing = [v for w, v in weight.items() if r.df.get(w) and w not in r.token_set(i)]
         grams = {g for w in words_ for g in char_grams(w, 3)}
         passage_grams = index.char_grams(index.passages[i])
         return Evidence(

@@ -56,7 +56,9 @@ def normalize_text(text: str) -> str:
 # Words that ask rather than tell: they say nothing about which passage answers.
 QUESTION_WORDS = frozenset(
     "กี่ อะไร ไหน ไหม มั้ย เท่าไร เท่าไหร่ ยังไง อย่างไร หรือเปล่า หรือไม่ ใคร เมื่อไร เมื่อไหร่ บ้าง ทำไม "
-    "แบบไหน แห่ง ครับ ค่ะ คะ จ้า นะ หน่อย ป่ะ มั๊ย รึเปล่า ได้แก่ คือ".split()
+    "แบบไหน แห่ง ครับ ค่ะ คะ จ้า นะ หน่อย ป่ะ มั๊ย รึเปล่า ได้แก่ คือ "
+    # spoken particles and question tags: "ยังไงอะ", "ได้ป่าวครับ", "แล้วยังคับ", "จริงเหรอ"
+    "เหรอ หรอ อะ อ่ะ ป่าว ปะ ป้ะ ไหม เค้า คับ งับ รึยัง เปล่า ล่ะ งั้น ไง ยังไง เนี่ย จ๊ะ ค้าบ".split()
 )
 ENGLISH_STOPWORDS = frozenset(
     "a an the of to in on at for by with about from and or is are was were be been do does did what "

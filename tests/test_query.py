@@ -36,6 +36,11 @@ def test_spoken_and_transliterated_variants_find_the_document_terms(question, te
     assert any(term in t for t in variant_terms(question))
 
 
+def test_a_thai_variant_must_be_whole_words():
+    assert not any("องค์การบริหารส่วนตำบล" in t for t in variant_terms("พิธีมอบตราสัญลักษณ์จัดวันไหน"))  # มอ|บต|รา
+    assert any("องค์การบริหารส่วนตำบล" in t for t in variant_terms("อบต.เราอยู่นอกเมือง"))
+
+
 def test_a_latin_variant_must_stand_as_a_word():
     assert not any("ดิจิทัลเพื่อเศรษฐกิจ" in t for t in variant_terms("depa คือใคร"))  # "de" inside "depa"
     assert any("ดิจิทัลเพื่อเศรษฐกิจ" in t for t in variant_terms("กรมอุตุอยู่ใต้กระทรวง DE ไหม"))
@@ -77,9 +82,9 @@ def test_real_words_the_corpus_lacks_are_not_corrected(text):
 
 def test_an_english_question_gets_a_second_reading_in_thai():
     rw = QueryRewriter({"smart mobility": ["การเดินทางและขนส่งอัจฉริยะ"]}).rewrite("What does smart mobility cover?")
-    assert "การเดินทางและขนส่งอัจฉริยะ" in rw.english_search and "การเดินทางและขนส่งอัจฉริยะ" in rw.about
+    assert "การเดินทางและขนส่งอัจฉริยะ" in rw.second and "การเดินทางและขนส่งอัจฉริยะ" in rw.about
     thai = QueryRewriter({}).rewrite("สมาร์ทซิตี้ปี 64 มีกี่เมือง")
-    assert thai.english_search == "" and "2564" in thai.text and "เมืองอัจฉริยะ" in thai.about
+    assert thai.second == "" and "2564" in thai.text and "เมืองอัจฉริยะ" in thai.about
 
 
 def test_english_words_no_glossary_covers_count_as_missing():
