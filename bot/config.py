@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     words_weight: float = Field(0.1, ge=0.0)
     chars3_weight: float = Field(0.3, ge=0.0)
     chars4_weight: float = Field(0.2, ge=0.0)
-    # the small retrieval units of the knowledge index (fitted on the dev questions by
-    # scripts/calibrate.py; the SQuAD benchmarks have no headings or windows and use the four above)
+    # the small retrieval units of the knowledge index, relative to the four above: rounded from the
+    # listwise fit of scripts/fit_ranking.py on the dev questions (the SQuAD benchmarks have no units)
     units_weight: float = Field(0.9, ge=0.0)
     heading_dense_weight: float = Field(0.15, ge=0.0)
     heading_words_weight: float = Field(0.2, ge=0.0)
