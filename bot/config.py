@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     models_dir: Path = ROOT / "models"
     cache_dir: Path = ROOT / ".cache"
     embedding_model: str = DEFAULT_MODEL
-    chunk_max_tokens: int = Field(300, ge=20, le=400)  # newmm words; 300 keeps chunks near e5's 512 tokens
+    chunk_max_tokens: int = Field(400, ge=20, le=400)  # newmm words; e5 reads the first 512 tokens, the sentence windows the rest
     chunk_overlap: int = Field(1, ge=0, le=3)
     max_question_chars: int = Field(1000, ge=50)
     top_k: int = Field(5, ge=3, le=20)

@@ -164,13 +164,47 @@ def _clean_inline(line: str) -> str:
     return line
 
 
+def linearize_tables(markdown: str) -> str:
+    """Markdown tables (parsed with markdown-it-py) as one readable line a row, each cell after its
+    header: "วันที่: 27 ส.ค. 2568 · จำนวนสะสม: 37 เมือง ใน 16 จังหวัด". Empty and "-" cells are left out."""
+    if "|" not in markdown:
+        return markdown
+    from markdown_it import MarkdownIt
+
+    lines = markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    tokens = MarkdownIt("commonmark").enable("table").parse("\n".join(lines))
+    tables: list[tuple[int, int, list[str], list[list[str]]]] = []
+    for i, tok in enumerate(tokens):
+        if tok.type == "table_open" and tok.map:
+            header: list[str] = []
+            rows: list[list[str]] = []
+            row: list[str] = []
+            for t in tokens[i + 1:]:
+                if t.type == "table_close":
+                    break
+                if t.type == "tr_open":
+                    row = []
+                elif t.type == "inline":
+                    row.append(t.content.strip())
+                elif t.type == "tr_close":
+                    (rows if header else header).extend([row] if header else row)
+            tables.append((tok.map[0], tok.map[1], header, rows))
+    for start, end, header, rows in reversed(tables):
+        out = []
+        for row in rows:
+            cells = [f"{h}: {c}" if h else c for h, c in zip(header + [""] * len(row), row) if c and c != "-"]
+            out.append(" · ".join(cells))
+        lines[start:end] = out
+    return "\n".join(lines)
+
+
 def structure(markdown: str) -> tuple[str, str, tuple[Section, ...]]:
     """Markdown body -> (first top heading, normalized text, sections).
 
     Headings stay in the text as plain lines; a section runs from its heading to the next heading
     of the same or a higher level, and is named by its heading path below the document title.
     """
-    text = normalize_text(markdown)
+    text = normalize_text(linearize_tables(markdown))
     out: list[str] = []
     heads: list[tuple[int, int, str, int]] = []  # (char offset, level, heading, body offset)
     pos = 0
@@ -220,7 +254,7 @@ def load_document(path: Path, root: Path) -> Document:
     title = _string(meta, "title") or top or path.stem
     source = Source(
         document=doc_id, title=title, issuer=_string(meta, "issuer"), date=_string(meta, "date"),
-        url=_string(meta, "url"), as_of=_string(meta, "as_of"),
+        url=_string(meta, "url"), as_of=_string(meta, "as_of"), caveat=_string(meta, "caveat"),
     )
     return Document(doc_id, title, body, sections, source, file_digest(path), meta)
 

@@ -55,3 +55,16 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 def test_empty_folder_loads_nothing(tmp_path):
     (tmp_path / "k").mkdir()
     assert load_documents(tmp_path / "k") == ([], [])
+
+
+def test_markdown_tables_become_one_readable_line_a_row():
+    from bot.documents import linearize_tables, structure
+
+    md = ("ก่อน\n\n| วันที่ | เหตุการณ์ | จำนวนสะสม |\n|---|---|---|\n"
+          "| 27 ส.ค. 2568 | รับรอง <ใหม่> & ต่ออายุ | 37 เมือง ใน 16 จังหวัด |\n| 2564 | - | 15 |\n\nหลัง")
+    assert linearize_tables(md) == (
+        "ก่อน\n\nวันที่: 27 ส.ค. 2568 · เหตุการณ์: รับรอง <ใหม่> & ต่ออายุ · จำนวนสะสม: 37 เมือง ใน 16 จังหวัด\n"
+        "วันที่: 2564 · จำนวนสะสม: 15\n\nหลัง")
+    _, text, _ = structure("# เอกสาร\n\n## ตาราง\n\n" + md)
+    assert "|" not in text and "จำนวนสะสม: 37 เมือง" in text
+    assert linearize_tables("ไม่มีตาราง | แค่ขีด") == "ไม่มีตาราง | แค่ขีด"
