@@ -70,6 +70,8 @@ def cmd_index(settings: Settings, args) -> int:
 
 
 def _print_answer(answer, out=sys.stdout) -> None:
+    from .citations import CITATION
+
     if answer.notice:
         print(f"({answer.notice})", file=out)
     if not answer.answered:
@@ -81,19 +83,28 @@ def _print_answer(answer, out=sys.stdout) -> None:
         return
     top = answer.hits[0]
     text = top.chunk.text
-    marked, pos = [], 0
-    for a, b in answer.highlights:
-        marked += [text[pos:a], "\033[1m**", text[a:b], "**\033[0m"]
-        pos = b
-    marked.append(text[pos:])
-    print("".join(marked), file=out)
+    bold, plain = ("\033[1m", "\033[0m") if out.isatty() else ("", "")
+    lead = " ".join(CITATION.sub("", answer.answer).split())
+    print(f"{bold}{lead}{plain}\n", file=out)
+    print("\n".join("  │ " + line for line in text.split("\n")), file=out)
     src = top.chunk.source
-    print(f"\nที่มา: {src.title}" + (f" › {top.chunk.section}" if top.chunk.section else ""), file=out)
-    details = ", ".join(x for x in (src.issuer, src.date) if x)
-    if details:
-        print(f"       {details}", file=out)
-    if src.url:
-        print(f"       {src.url}", file=out)
+    if answer.citations:
+        print("\nที่มา:", file=out)
+        for c in answer.citations:
+            print(f"  - {', '.join(x for x in (c.publisher, c.date) if x)}: {c.title}", file=out)
+            if c.url:
+                print(f"    {c.url}", file=out)
+        where = f"{src.title}" + (f" › {top.chunk.section}" if top.chunk.section else "")
+        print(f"เรียบเรียงใน: {where}" + (f" (ข้อมูล ณ {src.as_of})" if src.as_of else ""), file=out)
+        if src.caveat:
+            print(f"หมายเหตุ: {src.caveat}", file=out)
+    else:
+        print(f"\nที่มา: {src.title}" + (f" › {top.chunk.section}" if top.chunk.section else ""), file=out)
+        details = ", ".join(x for x in (src.issuer, src.date) if x)
+        if details:
+            print(f"       {details}", file=out)
+        if src.url:
+            print(f"       {src.url}", file=out)
     if len(answer.hits) > 1:
         print("\nผลอื่นที่เกี่ยวข้อง:", file=out)
         for h in answer.hits[1:3]:

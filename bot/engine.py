@@ -121,7 +121,8 @@ class Engine:
         else:
             vec, also = self.embedder.queries([query])[0], None
         scored = index.retriever.search(Query.of(vec, tokens, query), k, self.weights, also=also)
-        hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical) for s in scored)
+        hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical,
+                         index.cited(index.passages[s.index])) for s in scored)
         top = index.passages[scored[0].index]
         # the words whose presence in a passage shows it is about the question
         about_words = query_words if about == query else words(about)
@@ -134,7 +135,7 @@ class Engine:
         spans = self.highlight(top, content, index)
         answer = " ".join(top.chunk.text[a:b] for a, b in spans)
         return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice, confidence=confidence,
-                      evidence=evidence)
+                      evidence=evidence, citations=index.cited(top, spans))
 
     @staticmethod
     def evidence(index: LoadedIndex, scored: list[Scored], vec, content: list[str], english: bool) -> Evidence:

@@ -14,6 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Literal
 
 from .text import language, sentences
+from .citations import CITATION, CitedSource
 from .types import Answer, Chunk, Source
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_sources": "ยังไม่มีเอกสารในคลังความรู้",
         "source": "📄 <b>ที่มา:</b> ",
         "section": "หัวข้อ: {section}",
+        "cited": "📎 <b>ที่มา:</b>",
+        "compiled_in": "เรียบเรียงใน: ",
+        "as_of": "ข้อมูล ณ {date}",
         "not_found": "ขออภัย เอกสารที่มีอยู่ไม่ได้กล่าวถึงเรื่อง “{question}” จึงตอบไม่ได้อย่างมั่นใจ",
         "topics": "<b>เรื่องที่บอทตอบได้</b>",
         "not_found_tail": "ลองถามให้ตรงกับเรื่องเหล่านี้ หรือดูรายละเอียดเอกสารด้วย /sources",
@@ -108,6 +112,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_sources": "The knowledge base has no documents yet.",
         "source": "📄 <b>Source:</b> ",
         "section": "Section: {section}",
+        "cited": "📎 <b>Sources:</b>",
+        "compiled_in": "Compiled in: ",
+        "as_of": "as of {date}",
         "not_found": "Sorry, the documents I have do not cover “{question}”, so I cannot answer it with confidence.",
         "topics": "<b>What I can answer about</b>",
         "not_found_tail": "Try a question on one of these topics, or see the documents with /sources.",
@@ -304,9 +311,11 @@ def render_bold(text: str, spans: Sequence[tuple[int, int]], start: int = 0, end
     return "".join(out)
 
 
-def fit_passage(text: str, spans: Sequence[tuple[int, int]], budget: int) -> str:
-    """The passage with its answering spans in bold, trimmed around them to ``budget`` at sentences."""
-    full = render_bold(text, spans).strip()
+def fit_passage(text: str, spans: Sequence[tuple[int, int]], budget: int, mark: bool = True) -> str:
+    """The passage trimmed around its answering spans to ``budget`` at sentences; the spans in bold
+    unless ``mark`` is off (when they stand in bold above it already)."""
+    shown = spans if mark else ()
+    full = render_bold(text, shown).strip()
     if tg_len(full) <= budget:
         return full
     extra = 2 * len(_ELLIPSIS) + sum(len(tag) for tag in _BOLD) * max(1, len(spans))
@@ -314,7 +323,7 @@ def fit_passage(text: str, spans: Sequence[tuple[int, int]], budget: int) -> str
     hit = [i for i, (a, b) in enumerate(parts) if any(a < e and s < b for s, e in spans)] or [0]
 
     def render(i: int, j: int) -> str:
-        body = render_bold(text, spans, parts[i][0], parts[j][1]).strip()
+        body = render_bold(text, shown, parts[i][0], parts[j][1]).strip()
         return (_ELLIPSIS if i > 0 else "") + body + (_ELLIPSIS if j < len(parts) - 1 else "")
 
     i = j = hit[0]
@@ -369,17 +378,52 @@ def section_text(chunks: Sequence[Chunk]) -> str:
 
 
 # -- messages -------------------------------------------------------------------------------------
+def _cited_line(c: CitedSource, lang: str) -> str:
+    """'• publisher, date — title' with the link on the publisher and date."""
+    label = ", ".join(x for x in (c.publisher, display_date(c.date, lang)) if x) or c.title
+    title = f" — {esc(shorten(c.title, 160))}" if c.title and c.title != label else ""
+    return "• " + link(c.url, shorten(label, 120)) + title
+
+
+def sources_footer(answer: Answer, lang: str) -> str:
+    """The sources of the answering sentences, one link each, then where the bot compiled them:
+    document › section, its as-of date and caveat. With no inline citation, the document's link."""
+    top = answer.hits[0].chunk
+    src = top.source
+    if not answer.citations:
+        foot = source_block(src, top.section, lang)
+        if tg_len(foot) > LIMIT // 2:  # an absurdly long link or title: keep the passage readable
+            foot = source_block(src, top.section, lang, with_link=False)
+        return foot if tg_len(foot) <= LIMIT // 2 else esc(shorten(src.title, LIMIT // 4))
+    where = " › ".join(esc(shorten(x, 200)) for x in (src.title, top.section) if x)
+    when = f" ({t(lang, 'as_of', date=display_date(src.as_of, lang))})" if src.as_of else ""
+    lines = [t(lang, "cited"), *(_cited_line(c, lang) for c in answer.citations[:6]),
+             t(lang, "compiled_in") + where + when]
+    if src.caveat:
+        lines.append(f"<i>⚠️ {esc(shorten(src.caveat, 400))}</i>")
+    foot = "\n".join(lines)
+    return foot if tg_len(foot) <= LIMIT // 2 else "\n".join(lines[:3] + lines[-2:-1])
+
+
+def _lead(answer: Answer) -> str:
+    """The answering sentences alone, without their inline "(ที่มา: …)" (the footer links them)."""
+    text = " ".join(CITATION.sub("", answer.answer).split())
+    return text
+
+
 def answer_message(answer: Answer, lang: str) -> str:
-    """An answer: the notice, the top passage with the answering sentences in bold, its source."""
+    """An answer: the notice, the answering sentences in bold, the passage around them in an
+    expandable quote, then the sources of those sentences."""
     top = answer.hits[0].chunk
     head = _notice(answer.notice)
-    foot = source_block(top.source, top.section, lang)
-    if tg_len(foot) > LIMIT // 2:  # an absurdly long link or title: keep the passage readable
-        foot = source_block(top.source, top.section, lang, with_link=False)
-        foot = foot if tg_len(foot) <= LIMIT // 2 else esc(shorten(top.source.title, LIMIT // 4))
-    budget = LIMIT - tg_len(head) - tg_len(foot) - 4
-    body = fit_passage(top.text, answer.highlights, budget)
-    return "\n\n".join(p for p in (head, body, foot) if p)
+    foot = sources_footer(answer, lang)
+    room = LIMIT - tg_len(head) - tg_len(foot) - 8
+    lead = f"<b>{esc(shorten(_lead(answer), max(60, room // 3)))}</b>" if answer.highlights else ""
+    quote_open, quote_close = "<blockquote expandable>", "</blockquote>"
+    budget = room - tg_len(lead) - tg_len(quote_open + quote_close) - 4
+    body = fit_passage(top.text, answer.highlights, budget, mark=not lead)
+    quote = f"{quote_open}{body}{quote_close}" if lead else body
+    return "\n\n".join(p for p in (head, lead, quote, foot) if p)
 
 
 def reply_message(text: str, notice: str = "") -> str:

@@ -25,6 +25,7 @@ from .chunking import ChunkParams, chunk_document
 from .config import Settings
 from .documents import Problem, file_digest, knowledge_files, load_documents
 from .embedder import Embedder
+from .citations import CitedSource, find as find_citations, resolve as resolve_citation, sources_of, supporting
 from .query import mine_glossary
 from .retrieval import FIELDS, Retriever, Units
 from .text import char_grams, sentences, words
@@ -32,8 +33,8 @@ from .types import Chunk, Document, Source
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
-TEXT_VERSION = 3  # bump when normalization, tokenization or sentence splitting changes
+FORMAT_VERSION = 5
+TEXT_VERSION = 4  # bump when normalization, tokenization or sentence splitting changes
 VECTOR_FILES = ("chunks.jsonl", "embeddings.npy", "headings.npy", "units.npy")
 FILES = (*VECTOR_FILES, "faiss.index", "glossary.json")
 
@@ -97,6 +98,8 @@ class Passage:
     chunk: Chunk
     tokens: list[str]
     sentences: list[tuple[int, int]]
+    # inline citations "(ที่มา: …)" in the text: (start, end, indexes of the document's sources)
+    citations: list[tuple[int, int, list[int]]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +123,18 @@ class LoadedIndex:
             spans = p.sentences or [(0, len(p.chunk.text))]
             self._sentence_words[key] = [frozenset(words(p.chunk.text[a:b])) for a, b in spans]
         return self._sentence_words[key]
+
+    def cited(self, p: Passage, spans: list[tuple[int, int]] | None = None) -> tuple[CitedSource, ...]:
+        """The sources the passage's inline citations name (all of them, or those supporting ``spans``)."""
+        known = self.documents.get(p.chunk.doc_id, {}).get("sources", [])
+        chosen = p.citations if spans is None else [
+            p.citations[k] for k in supporting([(a, b) for a, b, _ in p.citations], spans, p.chunk.text)]
+        out: list[CitedSource] = []
+        for _, _, found in chosen:
+            for i in found:
+                if i < len(known) and CitedSource(**known[i]) not in out:
+                    out.append(CitedSource(**known[i]))
+        return tuple(out)
 
     def char_grams(self, p: Passage) -> frozenset[str]:
         """The character 3-grams of the passage as indexed (heading line included)."""
@@ -152,17 +167,30 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _citations(text: str, sources: list[CitedSource]) -> list[tuple[int, int, list[int]]]:
+    """The inline citations of a passage, each with the sources it resolves to (a source named
+    ambiguously resolves to all of its candidates; one that resolves to nothing, to none)."""
+    out = []
+    for c in find_citations(text):
+        found: list[int] = []
+        for item in c.items:
+            found += [i for i in resolve_citation(item, sources) if i not in found]
+        out.append((c.start, c.end, found))
+    return out
+
+
 def _passage_to_json(p: Passage) -> dict[str, Any]:
     c = p.chunk
     return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text, "section": c.section,
             "start": c.start, "end": c.end, "source": asdict(c.source), "tokens": p.tokens,
-            "sentences": p.sentences}
+            "sentences": p.sentences, "citations": p.citations}
 
 
 def _passage_from_json(d: dict[str, Any]) -> Passage:
     chunk = Chunk(d["chunk_id"], d["doc_id"], d["text"], d["section"], d["start"], d["end"],
                   Source(**d["source"]))
-    return Passage(chunk, d["tokens"], [tuple(s) for s in d["sentences"]])
+    return Passage(chunk, d["tokens"], [tuple(s) for s in d["sentences"]],
+                   [(a, b, list(ix)) for a, b, ix in d.get("citations", [])])
 
 
 class IndexStore:
@@ -289,7 +317,9 @@ class IndexStore:
                 report.reused += len(old_passages[doc.doc_id])
                 continue
             chunks = chunk_document(doc, self.params)
-            todo += [Passage(c, words(indexed_text(c)), _sentence_spans(c.text)) for c in chunks]
+            sources = sources_of(doc.meta)
+            todo += [Passage(c, words(indexed_text(c)), _sentence_spans(c.text), _citations(c.text, sources))
+                     for c in chunks]
         # each new passage: the passage itself, its heading line, and its sentence windows
         texts = [indexed_text(p.chunk) for p in todo]
         heads = [p.chunk.header() or p.chunk.doc_id for p in todo]
@@ -363,7 +393,9 @@ class IndexStore:
             "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "chunks": counts.get(d.doc_id, 0),
                                      "issuer": d.source.issuer, "date": d.source.date, "url": d.source.url,
                                      "as_of": d.source.as_of,
-                                     "authority": str(d.meta.get("authority", "")).strip().lower()}
+                                     "authority": str(d.meta.get("authority", "")).strip().lower(),
+                                     "caveat": str(d.meta.get("caveat") or "").strip(),
+                                     "sources": [src.as_dict() for src in sources_of(d.meta)]}
                           for d in docs},
             "skipped": skipped,
             "problems": [str(p) for p in problems],

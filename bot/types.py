@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .citations import CitedSource
+
 
 @dataclass(frozen=True)
 class Source:
@@ -16,6 +18,7 @@ class Source:
     date: str = ""
     url: str = ""
     as_of: str = ""
+    caveat: str = ""  # the document's own warning (front matter ``caveat``)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Hit:
     score: float  # fused score, higher is better
     dense: float  # cosine similarity of question and chunk
     lexical: float  # BM25 score
+    citations: tuple[CitedSource, ...] = ()  # the sources the passage's inline citations name
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class Answer:
     notice: str = ""  # e.g. that a long question was trimmed
     confidence: float = 0.0  # the calibrated probability behind `answered`
     evidence: Any = None  # the decision's inputs (bot.decision.Evidence), for evaluation and calibration
+    citations: tuple[CitedSource, ...] = ()  # the sources of the answering sentences (their inline citations)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,7 +96,9 @@ class Answer:
                         "section": h.chunk.section,
                         "url": h.chunk.source.url,
                     },
+                    "citations": [c.as_dict() for c in h.citations],
                 }
                 for h in self.hits
             ],
+            "citations": [c.as_dict() for c in self.citations],
         }

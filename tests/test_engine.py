@@ -36,7 +36,8 @@ def test_odd_but_real_questions_are_answered_normally(engine, question):
     assert answer.reason in {"ok", "not_found"}
     assert len(answer.hits) >= 3
     data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
-    assert set(data) == {"question", "answered", "answer", "passages"}
+    assert set(data) == {"question", "answered", "answer", "passages", "citations"}
+    assert set(data["passages"][0]) == {"text", "score", "source", "citations"}
     assert set(data["passages"][0]["source"]) == {"document", "title", "section", "url"}
     scores = [p["score"] for p in data["passages"]]
     assert scores == sorted(scores, reverse=True)

@@ -86,9 +86,18 @@ def test_ask_json_reads_stdin_and_keeps_the_order():
     assert rows[0]["answered"] is True and rows[2]["answered"] is False and rows[1]["answered"] is False
     for r in (rows[0], rows[2], rows[3]):
         assert len(r["passages"]) >= 3
-        assert set(r["passages"][0]) == {"text", "score", "source"}
+        assert set(r["passages"][0]) == {"text", "score", "source", "citations"}  # the keys kept, one added
         assert set(r["passages"][0]["source"]) == {"document", "title", "section", "url"}
+        assert all(set(c) == {"publisher", "date", "title", "url"} for p in r["passages"] for c in p["citations"])
+    assert all(isinstance(r["citations"], list) for r in rows) and rows[2]["citations"] == []
     assert "Traceback" not in res.stderr
+
+
+def test_an_answer_cites_the_sources_of_its_sentence(real_engine):
+    data = real_engine.ask("ตอนนี้มีเมืองอัจฉริยะที่ได้ตราแล้วทั้งหมดกี่เมือง").to_json()
+    assert "37 เมือง" in data["answer"]
+    assert {c["publisher"] for c in data["citations"]} == {"มติชน", "Nation Thailand"}
+    assert all(c["url"].startswith("https://") and c["date"] for c in data["citations"])
 
 
 def test_ask_prints_a_readable_answer():

@@ -82,6 +82,16 @@ def test_answer_arrives_despite_429_and_500(live):
     assert all(len(b["callback_data"].encode()) <= 64 for b in answer.buttons)
 
 
+def test_an_answer_opens_with_its_sentence_and_links_the_source_of_the_fact(live):
+    (answer,) = ask(live, live.updates.text(520, "ตอนนี้มีเมืองอัจฉริยะที่ได้ตราแล้วทั้งหมดกี่เมือง"), 520)
+    html = answer.params["text"]
+    assert html.startswith("<b>") and "37 เมือง" in html[:html.index("</b>")]  # the answer first, in bold
+    assert "<blockquote expandable>" in html  # the context after it, folded
+    assert ('href="https://www.matichon.co.th/' in html) or ('href="https://www.nationthailand.com/' in html)
+    assert "เรียบเรียงใน:" in answer.plain
+    assert "newsdataonline.com" not in html  # not the document's general link
+
+
 def test_thumbs_up_is_recorded_against_the_answer(live):
     (answer,) = ask(live, live.updates.text(503, QUESTION), 503)
     up = answer.buttons[2]["callback_data"]

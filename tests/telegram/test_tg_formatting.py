@@ -230,3 +230,42 @@ def test_more_results_skip_fragment_openings():
     (more,) = more_results_messages([chunk(text)], "th")
     line = unescape(more).splitlines()[-1]
     assert line.startswith("ค. ตราสัญลักษณ์เมืองอัจฉริยะประเทศไทยมอบให้พื้นที่") and len(line) <= 220
+
+
+# -- the answer's layout and the source of each fact (golden) --------------------------------------
+CITED = Source("cities.md", "เมืองที่ได้ตรา <สรุป>", "ทีมพัฒนาบอท", "2026-05-26", "https://example.org/doc",
+               as_of="2026-11-24", caveat="ข้อมูลอาจเปลี่ยน & ควรตรวจสอบกับ depa")
+FACT = "มีเมืองอัจฉริยะรวม 37 เมือง ใน 16 จังหวัด (ที่มา: มติชน, 27 ส.ค. 2568; Nation Thailand, 28 ส.ค. 2568)"
+PASSAGE = "ตัวเลขล่าสุดมีดังนี้\n" + FACT + "\nส่วนปี 2566 รายงาน 36 พื้นที่ <ประมาณ> & ไม่เป็นทางการ"
+
+
+def cited_answer(citations: tuple) -> Answer:
+    chunk = Chunk("cities.md#0", "cities.md", PASSAGE, "สรุปสั้น › จำนวนเมือง", 0, len(PASSAGE), CITED)
+    a = PASSAGE.index(FACT)
+    return Answer("กี่เมือง", True, FACT, (Hit(chunk, 3.0, 0.9, 5.0, citations),), highlights=((a, a + len(FACT)),),
+                  citations=citations)
+
+
+def test_an_answer_puts_its_sentence_first_then_the_context_then_each_source_linked():
+    from bot.citations import CitedSource
+
+    two = (CitedSource("มติชน", "2025-08-27", "ประเสริฐ เร่ง <เมือง>", "https://www.matichon.co.th/n?a=1&b=2"),
+           CitedSource("Nation Thailand", "2025-08-28", "37 cities", "https://www.nationthailand.com/t"))
+    html = answer_message(cited_answer(two), "th")
+    assert html == (
+        "<b>มีเมืองอัจฉริยะรวม 37 เมือง ใน 16 จังหวัด</b>\n\n"
+        "<blockquote expandable>ตัวเลขล่าสุดมีดังนี้\n" + esc(FACT) + "\n"
+        "ส่วนปี 2566 รายงาน 36 พื้นที่ &lt;ประมาณ&gt; &amp; ไม่เป็นทางการ</blockquote>\n\n"
+        "📎 <b>ที่มา:</b>\n"
+        '• <a href="https://www.matichon.co.th/n?a=1&amp;b=2">มติชน, 27 ส.ค. 2568</a> — ประเสริฐ เร่ง &lt;เมือง&gt;\n'
+        '• <a href="https://www.nationthailand.com/t">Nation Thailand, 28 ส.ค. 2568</a> — 37 cities\n'
+        "เรียบเรียงใน: เมืองที่ได้ตรา &lt;สรุป&gt; › สรุปสั้น › จำนวนเมือง (ข้อมูล ณ 24 พ.ย. 2569)\n"
+        "<i>⚠️ ข้อมูลอาจเปลี่ยน &amp; ควรตรวจสอบกับ depa</i>")
+    parse_html(html)  # only Telegram's tags, balanced, escaped
+
+
+def test_with_no_citation_the_document_link_stands_in():
+    html = answer_message(cited_answer(()), "th")
+    assert '<a href="https://example.org/doc">' in html and "เรียบเรียงใน" not in html
+    assert html.startswith("<b>มีเมือง") and "📄 <b>ที่มา:</b>" in html
+    parse_html(html)

@@ -141,7 +141,8 @@ async def test_long_passage_is_trimmed_around_the_answer(bot, api: FakeTelegram,
     msg = only(api.sent(USER))
     assert len(msg.params["text"]) <= 4096
     assert "<b>ประโยคที่ 150 " in msg.params["text"]
-    assert msg.plain.startswith("…") and "…\n\n📄 ที่มา:" in msg.plain  # trimmed at both ends, source kept
+    # the answering sentence first, then the passage around it, trimmed at both ends; the source kept
+    assert msg.plain.startswith("ประโยคที่ 150 ") and "\n\n…" in msg.plain and "…\n\n📄 ที่มา:" in msg.plain
 
 
 async def test_english_question_gets_english_interface(bot, api: FakeTelegram, updates: Updates):
