@@ -9,6 +9,7 @@ long text is split or trimmed at Thai sentence boundaries (``bot.text.sentences`
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Literal
@@ -406,9 +407,26 @@ def sources_footer(answer: Answer, lang: str) -> str:
 
 
 def _lead(answer: Answer) -> str:
-    """The answering sentences alone, without their inline "(ที่มา: …)" (the footer links them)."""
-    text = " ".join(CITATION.sub("", answer.answer).split())
-    return text
+    """The answering sentences alone, a list's items on lines of their own, without their inline
+    "(ที่มา: …)" (the footer links them)."""
+    text = answer.hits[0].chunk.text
+    out = ""
+    for a, b in sorted(answer.highlights):
+        piece = " ".join(CITATION.sub("", text[a:b]).split())
+        if not piece:
+            continue
+        new_line = out and text[text.rfind("\n", 0, a) + 1:a].strip() == ""
+        piece = re.sub(r"^[-*]\s+", "• ", piece) if new_line else piece
+        out += ("\n" if new_line else " " if out else "") + piece
+    return out
+
+
+def _clip(text: str, limit: int) -> str:
+    """Escaped text of at most ``limit`` characters, its lines kept, cut at a space when needed."""
+    if len(text) <= limit:
+        return esc(text)
+    cut = text.rfind(" ", limit // 2, limit)
+    return esc(text[: cut if cut > 0 else limit - 1].rstrip()) + _ELLIPSIS
 
 
 def answer_message(answer: Answer, lang: str) -> str:
@@ -418,7 +436,7 @@ def answer_message(answer: Answer, lang: str) -> str:
     head = _notice(answer.notice)
     foot = sources_footer(answer, lang)
     room = LIMIT - tg_len(head) - tg_len(foot) - 8
-    lead = f"<b>{esc(shorten(_lead(answer), max(60, room // 3)))}</b>" if answer.highlights else ""
+    lead = f"<b>{_clip(_lead(answer), max(60, room // 3))}</b>" if answer.highlights else ""
     quote_open, quote_close = "<blockquote expandable>", "</blockquote>"
     budget = room - tg_len(lead) - tg_len(quote_open + quote_close) - 4
     body = fit_passage(top.text, answer.highlights, budget, mark=not lead)
@@ -449,11 +467,15 @@ def more_results_messages(chunks: Sequence[Chunk], lang: str) -> list[str]:
     return pack([t(lang, "more_header"), *items])
 
 
-def section_messages(chunks: Sequence[Chunk], lang: str) -> list[str]:
-    """A whole section, split into messages as needed, with its source at the end."""
+def section_messages(chunks: Sequence[Chunk], lang: str, citations: Sequence[CitedSource] = ()) -> list[str]:
+    """A whole section, split into messages as needed, with the sources it cites (or the
+    document's link) at the end."""
     first = min(chunks, key=lambda c: c.start)
     head = "📖 <b>" + " › ".join(esc(shorten(x, 300)) for x in (first.source.title, first.section) if x) + "</b>"
     foot = source_block(first.source, "", lang)
+    if citations:
+        cited = "\n".join([t(lang, "cited"), *(_cited_line(c, lang) for c in citations[:8])])
+        foot = cited + "\n" + t(lang, "compiled_in") + link(first.source.url, shorten(first.source.title, 300))
     if tg_len(foot) > LIMIT // 2:
         foot = source_block(first.source, "", lang, with_link=False)
     room = LIMIT - max(tg_len(head), tg_len(foot)) - 2

@@ -357,8 +357,10 @@ class SmartCityBot:
         if button.action == "more":
             return more_results_messages(found[1:1 + MORE_RESULTS], lang)
         top = found[0]
-        section = [c for c in chunks.values() if c.doc_id == top.doc_id and c.section == top.section]
-        return section_messages(section, lang)
+        index = self.engine.index
+        passages = [p for p in index.passages if p.chunk.doc_id == top.doc_id and p.chunk.section == top.section]
+        cited = list(dict.fromkeys(c for p in passages for c in index.cited(p)))
+        return section_messages([p.chunk for p in passages], lang, cited)
 
     # -- errors ----------------------------------------------------------------------------------------
     async def on_error(self, update: object, context: Context) -> None:

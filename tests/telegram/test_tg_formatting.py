@@ -269,3 +269,29 @@ def test_with_no_citation_the_document_link_stands_in():
     assert '<a href="https://example.org/doc">' in html and "เรียบเรียงใน" not in html
     assert html.startswith("<b>มีเมือง") and "📄 <b>ที่มา:</b>" in html
     parse_html(html)
+
+
+def test_a_list_answer_keeps_its_items_on_their_own_lines():
+    text = "สิทธิประโยชน์มีดังนี้\n- ยกเว้นภาษี 8 ปี (ที่มา: BOI, 2561)\n- นำเข้าเครื่องจักร & <อุปกรณ์>\n  ย่อยของข้อสอง\nย่อหน้าถัดไป"
+    chunk = Chunk("z.md#0", "z.md", text, "สิทธิ", 0, len(text), SOURCE)
+    lines = text.split("\n")
+    spans, pos = [], 0
+    for line in lines[:4]:
+        spans.append((pos + len(line) - len(line.lstrip()), pos + len(line)))
+        pos += len(line) + 1
+    answer = Answer("ได้อะไร", True, "", (Hit(chunk, 1.0, 0.9, 1.0),), highlights=tuple(spans))
+    html = answer_message(answer, "th")
+    assert html.startswith("<b>สิทธิประโยชน์มีดังนี้\n• ยกเว้นภาษี 8 ปี\n• นำเข้าเครื่องจักร &amp; &lt;อุปกรณ์&gt;\n"
+                           "ย่อยของข้อสอง</b>")
+    parse_html(html)
+
+
+def test_the_full_section_lists_the_sources_it_cites():
+    from bot.citations import CitedSource
+
+    chunk = Chunk("a.md#0", "a.md", PASSAGE, "จำนวนเมือง", 0, len(PASSAGE), SOURCE)
+    cited = [CitedSource("มติชน", "2025-08-27", "ข่าว <เมือง>", "https://www.matichon.co.th/n")]
+    (msg,) = section_messages([chunk], "th", cited)
+    assert '• <a href="https://www.matichon.co.th/n">มติชน, 27 ส.ค. 2568</a> — ข่าว &lt;เมือง&gt;' in msg
+    assert 'เรียบเรียงใน: <a href="https://example.org/a?x=1&amp;y=2">' in msg
+    parse_html(msg)

@@ -46,7 +46,8 @@ class FakeEngine:
     def _index() -> SimpleNamespace:
         docs = {s.document: {"title": s.title, "issuer": s.issuer, "date": s.date, "url": s.url}
                 for s in (SRC_A, SRC_B)}
-        return SimpleNamespace(passages=[SimpleNamespace(chunk=c) for c in (*CHUNKS, LONG_CHUNK)], documents=docs)
+        return SimpleNamespace(passages=[SimpleNamespace(chunk=c) for c in (*CHUNKS, LONG_CHUNK)], documents=docs,
+                               cited=lambda passage, spans=None: ())
 
     def ask(self, question: str) -> Answer:
         self.asked.append(question)
