@@ -29,7 +29,7 @@ def _strip_invisible(text: str) -> str:
         if ch in _INVISIBLE:
             continue
         cat = unicodedata.category(ch)
-        if cat == "Cf" or (cat == "Cc" and ch not in "\n\t"):
+        if cat in ("Cf", "Cs") or (cat == "Cc" and ch not in "\n\t"):  # Cs: a lone UTF-16 surrogate
             continue
         if cat == "Zs" or ch == "\t":
             ch = " "

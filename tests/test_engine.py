@@ -12,7 +12,7 @@ def engine(settings, fake_embedder):
 
 @pytest.mark.parametrize("question,reason", [
     ("", "empty"), ("   \n\t ", "empty"), (None, "empty"), ("😀🎉👍", "no_words"), ("?!.", "no_words"),
-    ("\x00\x07\u200b", "empty"),
+    ("\x00\x07\u200b", "empty"), ("\ud800\udfff", "empty"),
 ])
 def test_bad_input_gets_a_clear_message(engine, question, reason):
     answer = engine.ask(question)
@@ -29,7 +29,7 @@ def test_a_huge_question_is_trimmed_not_refused(engine):
 
 @pytest.mark.parametrize("question", [
     "เขตส่งเสริม ๕๔ ข้อเสนอ มีกี่จังหวัด", "Smart City Ambassadors มีกี่คน", "<b>ไมโครกริด</b> & ชลบุรี",
-    "ไมโครกริด\x07ที่นิคมอมตะ", "What is a smart city promotion zone?",
+    "ไมโครกริด\x07ที่นิคมอมตะ", "What is a smart city promotion zone?", "ไมโครกริด\ud800ที่นิคมอมตะ",
 ])
 def test_odd_but_real_questions_are_answered_normally(engine, question):
     answer = engine.ask(question)
