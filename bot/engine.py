@@ -63,15 +63,22 @@ class Engine:
         """Load the model and the index; an index that doesn't match is rebuilt (or refused)."""
         embedder = embedder or SentenceEmbedder(settings)
         store = IndexStore(settings)
+        loaded, unloadable = None, False
         for attempt in range(3):  # a document edited while indexing means another (incremental) pass
             reason = store.check(embedder.dimension)
             if not reason:
-                break
+                try:
+                    loaded = store.load(embedder.dimension)
+                    break
+                except IndexError_ as exc:  # files that pass their checksums but don't load
+                    reason, unloadable = str(exc), True
             if not build:
                 raise IndexError_(reason)
             log.warning("index needs building (%s); building it now", reason)
-            store.build(embedder, progress=progress)
-        engine = cls(settings, embedder, store.load(embedder.dimension), decision)
+            store.build(embedder, progress=progress, force=unloadable)  # nothing reused from what didn't load
+        if loaded is None:
+            loaded = store.load(embedder.dimension)
+        engine = cls(settings, embedder, loaded, decision)
         engine.ask("ตราสัญลักษณ์เมืองอัจฉริยะ")  # warm the tokenizer and the model
         return engine
 

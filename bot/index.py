@@ -236,11 +236,14 @@ class IndexStore:
         if current != indexed:
             changed = sorted(set(current.items()) ^ set(indexed.items()))
             return f"knowledge changed: {', '.join(sorted({k for k, _ in changed}))}"
-        for name in FILES:
+        recorded = manifest.get("files", {})
+        if not isinstance(recorded, dict) or not set(FILES) <= set(recorded):
+            return "the manifest does not record every index file"
+        for name, digest in recorded.items():  # every file of the index: the BM25 folders' too
             path = self.dir / name
-            if not path.exists():
+            if not path.is_file():
                 return f"{name} is missing"
-            if _sha(path) != manifest.get("files", {}).get(name):
+            if _sha(path) != digest:
                 return f"{name} is damaged (checksum differs)"
         return ""
 
@@ -399,7 +402,8 @@ class IndexStore:
                           for d in docs},
             "skipped": skipped,
             "problems": [str(p) for p in problems],
-            "files": {name: _sha(work / name) for name in FILES},
+            "files": {f.relative_to(work).as_posix(): _sha(f) for f in sorted(work.rglob("*"))
+                      if f.is_file() and f.name != "manifest.json"},
         }
         (work / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         old = self.dir.with_name(f".{self.dir.name}.old")

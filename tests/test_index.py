@@ -71,3 +71,47 @@ def test_changed_settings_make_the_index_stale(settings, fake_embedder):
     assert "chunking changed" in IndexStore(other).check(64)
     with pytest.raises(IndexError_):
         Engine.load(other, embedder=fake_embedder, build=False)  # refuses when told not to build
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "valid-but-wrong", "folder"])
+def test_damaged_lexical_files_are_detected_and_rebuilt(settings, fake_embedder, damage):
+    store = IndexStore(settings)
+    store.build(fake_embedder, progress=False)
+    good = Engine.load(settings, embedder=fake_embedder).ask("ไมโครกริดที่นิคมอมตะ").hits[0].chunk.chunk_id
+    vocab = settings.index_dir / "bm25_words" / "vocab.index.json"
+    if damage == "deleted":
+        vocab.unlink()
+    elif damage == "truncated":
+        vocab.write_bytes(vocab.read_bytes()[:10])
+    elif damage == "valid-but-wrong":  # JSON that loads, with every word pointing elsewhere
+        import json
+
+        words = json.loads(vocab.read_text(encoding="utf-8"))
+        vocab.write_text(json.dumps({w: (i + 1) % len(words) for i, w in enumerate(words)}), encoding="utf-8")
+    else:
+        import shutil
+
+        shutil.rmtree(settings.index_dir / "bm25_chars3")
+    assert "bm25_" in store.check(64)
+    engine = Engine.load(settings, embedder=fake_embedder)  # rebuilds instead of serving it
+    assert store.check(64) == ""
+    assert engine.ask("ไมโครกริดที่นิคมอมตะ").hits[0].chunk.chunk_id == good
+
+
+def test_an_index_that_passes_its_checksums_but_does_not_load_is_rebuilt(settings, fake_embedder, monkeypatch):
+    store = IndexStore(settings)
+    store.build(fake_embedder, progress=False)
+    calls = []
+    real = IndexStore.load
+
+    def flaky(self, dimension=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise IndexError_("index files are damaged: ValueError: simulated")
+        return real(self, dimension)
+
+    monkeypatch.setattr(IndexStore, "load", flaky)
+    before = len(fake_embedder.embedded)
+    engine = Engine.load(settings, embedder=fake_embedder)
+    assert len(calls) == 2 and len(fake_embedder.embedded) > before  # rebuilt from scratch, then loaded
+    assert engine.ask("เขตส่งเสริมเมืองอัจฉริยะมีกี่เมือง").hits
