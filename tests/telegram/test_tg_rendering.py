@@ -29,11 +29,12 @@ def replies(engine, question: str) -> list[str]:
 
 
 def test_no_markdown_reaches_a_person_and_every_message_is_valid(real_engine):
-    checked, problems = 0, []
+    checked, asked, problems = 0, 0, []
     for path in FILES:
-        if not path.exists():
+        if not path.exists():  # ../shared is not beside a bare clone
             continue
         for item in read_jsonl(path):
+            asked += 1
             for msg in replies(real_engine, item["question"]):
                 checked += 1
                 try:
@@ -47,5 +48,5 @@ def test_no_markdown_reaches_a_person_and_every_message_is_valid(real_engine):
                                   ("a # heading", HEADING.search(plain))):
                     if bad:
                         problems.append(f"{item['id']}: {what} in {plain[:120]!r}")
-    assert checked >= 300
+    assert asked >= 90 and checked >= 2 * asked  # an answer comes with its more-results and section replies
     assert not problems, "\n".join(problems[:20])
