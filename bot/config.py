@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     database_path: Path = ROOT / "data" / "bot.sqlite3"
     rate_limit_per_minute: int = Field(10, ge=1)
     engine_workers: int = Field(2, ge=1, le=16)  # threads answering questions off the event loop
-    user_id_salt: SecretStr = SecretStr("smartcity-bot")
+    # the key of the users' stored hashes; unset: a random one made beside the database at first start
+    user_id_salt: SecretStr | None = None
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod

@@ -1,6 +1,8 @@
 """SQLite records of the bot's questions and the 👍/👎 given to its answers (no telegram here).
 
-A user is stored only as a salted SHA-256 of their Telegram id. Each question row also keeps the
+A user is stored only as an HMAC-SHA256 of their Telegram id under a secret key: USER_ID_SALT when
+set, else a random key made at first start and kept beside the database (readable by its owner only),
+so that the stored hashes cannot be reversed by trying every Telegram id. Each question row also keeps the
 chunk ids of its hits, so that the answer's buttons (more results, full section) keep working
 after a restart.
 """
@@ -8,6 +10,9 @@ after a restart.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import secrets
 import json
 import sqlite3
 import threading
@@ -43,9 +48,25 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
-def hash_user(user_id: int, salt: str) -> str:
-    """The stored form of a Telegram user id: sha256 of the salt and the id."""
-    return hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()
+def hash_user(user_id: int, key: str) -> str:
+    """The stored form of a Telegram user id: its HMAC-SHA256 under the deployment's key."""
+    return hmac.new(key.encode(), str(user_id).encode(), hashlib.sha256).hexdigest()
+
+
+def deployment_key(database: Path) -> str:
+    """This deployment's secret key, made at first start beside the database (mode 0600)."""
+    path = Path(database).with_name(Path(database).name + ".key")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < 32:
+            raise ValueError(f"{path} does not hold a key; remove it to make a new one (stored hashes change)")
+        return key
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    return path.read_text(encoding="ascii").strip()
 
 
 @dataclass(frozen=True)

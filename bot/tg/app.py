@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ExtBot
 from telegram.request import HTTPXRequest
 
-from ..records import Records
+from ..records import Records, deployment_key
 from .handlers import AnswerEngine, SmartCityBot
 from .retry import RetryRequests
 
@@ -176,7 +176,9 @@ def run_bot(settings: Any) -> int:
     except KeyboardInterrupt:
         say("stopped before start-up finished")
         return 0
-    records = Records(settings.database_path, settings.user_id_salt.get_secret_value())
+    key = (settings.user_id_salt.get_secret_value() if settings.user_id_salt
+           else deployment_key(settings.database_path))
+    records = Records(settings.database_path, key)
     try:
         return asyncio.run(serve(settings, engine, records))
     except TelegramError as exc:  # getMe failed: a wrong token or an unreachable server

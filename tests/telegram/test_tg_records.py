@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import datetime
 
 import pytest
@@ -30,9 +31,25 @@ def records(tmp_path, clock):
     r.close()
 
 
-def test_user_ids_are_salted_hashes():
-    assert hash_user(42, "salt") == hashlib.sha256(b"salt:42").hexdigest()
+def test_user_ids_are_keyed_hashes():
+    assert hash_user(42, "salt") == hmac.new(b"salt", b"42", hashlib.sha256).hexdigest()
     assert hash_user(42, "salt") != hash_user(42, "pepper") != hash_user(43, "pepper")
+
+
+def test_each_deployment_makes_its_own_secret_key_once(tmp_path):
+    import stat
+
+    from bot.records import deployment_key
+
+    db = tmp_path / "data" / "bot.sqlite3"
+    key = deployment_key(db)
+    path = tmp_path / "data" / "bot.sqlite3.key"
+    assert len(key) == 64 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert deployment_key(db) == key  # kept across restarts
+    assert deployment_key(tmp_path / "other" / "bot.sqlite3") != key  # another deployment, another key
+    path.write_text("short")
+    with pytest.raises(ValueError, match="does not hold a key"):
+        deployment_key(db)
 
 
 def test_questions_are_stored_and_read_back(records, tmp_path):
