@@ -330,21 +330,34 @@ class SmartCityBot:
 
     # -- buttons ---------------------------------------------------------------------------------------
     async def on_button(self, update: Update, context: Context) -> None:
+        """Every callback query is answered (so the button stops spinning), whatever happens after."""
         query = update.callback_query
-        button = parse_button(query.data)
-        if button is None or query.message is None:  # not ours, or on a message too old to reach
-            await query.answer()
-        elif button.action == EXAMPLE:
-            await query.answer()
-            await self.answer(context, button.example, Target.of(query.message), query.from_user)
-        elif button.action in ("up", "down"):
-            ok = await asyncio.to_thread(self.records.add_feedback, button.number, query.from_user.id,
-                                         1 if button.action == "up" else -1)
-            await query.answer(t(ui_language(query.from_user.language_code), "thanks" if ok else "expired"))
-        else:
-            messages = await self.button_messages(button, query.from_user.language_code)
-            await query.answer()
-            await self.send(context.bot, Target.of(query.message, quote=True), messages)
+        answered = False
+
+        async def ack(text: str | None = None) -> None:
+            nonlocal answered
+            answered = True
+            await query.answer(text)
+
+        try:
+            button = parse_button(query.data)
+            if button is None or query.message is None:  # not ours, or on a message too old to reach
+                await ack()
+            elif button.action == EXAMPLE:
+                await ack()
+                await self.answer(context, button.example, Target.of(query.message), query.from_user)
+            elif button.action in ("up", "down"):
+                ok = await asyncio.to_thread(self.records.add_feedback, button.number, query.from_user.id,
+                                             1 if button.action == "up" else -1)
+                await ack(t(ui_language(query.from_user.language_code), "thanks" if ok else "expired"))
+            else:
+                messages = await self.button_messages(button, query.from_user.language_code)
+                await ack()
+                await self.send(context.bot, Target.of(query.message, quote=True), messages)
+        finally:
+            if not answered:
+                with suppress(TelegramError):
+                    await query.answer()
 
     async def button_messages(self, button: ButtonData, language_code: str | None) -> list[str]:
         """More results or the full section of a recorded answer."""

@@ -37,7 +37,8 @@ def parse_button(data: object) -> ButtonData | None:
     parts = data.split(":")
     try:
         if parts[0] in ANSWER_ACTIONS and len(parts) == 2:
-            return ButtonData(parts[0], int(parts[1]))
+            button = ButtonData(parts[0], int(parts[1]))
+            return button if 0 < button.number < 2 ** 63 else None  # a row id SQLite can hold
         if parts[0] == EXAMPLE and len(parts) == 3 and parts[1] in EXAMPLES:
             button = ButtonData(EXAMPLE, int(parts[2]), parts[1])
             return button if 0 <= button.number < len(EXAMPLES[button.lang]) else None

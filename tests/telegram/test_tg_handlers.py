@@ -244,6 +244,20 @@ async def test_feedback_is_tied_to_the_answer(bot, api: FakeTelegram, updates: U
     assert len(api.sent(USER)) == 1  # votes send no messages
 
 
+async def test_every_button_press_is_answered_even_when_handling_it_fails(bot, api: FakeTelegram,
+                                                                            updates: Updates, monkeypatch):
+    await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
+    answer = only(api.sent(USER))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("records unavailable")
+
+    monkeypatch.setattr(bot.service.records, "add_feedback", broken)
+    await bot.feed(updates.callback(USER, answer.buttons[2]["callback_data"], answer.result))
+    await bot.feed(updates.callback(USER, f"up:{10 ** 30}", answer.result))  # beyond SQLite's integers
+    assert len(api.find("answerCallbackQuery")) == 2  # no button left spinning
+
+
 async def test_more_results_and_full_section(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
     answer = only(api.sent(USER))

@@ -78,7 +78,7 @@ def test_callback_data_round_trips_and_fits_64_bytes():
 
 
 @pytest.mark.parametrize("junk", [None, "", "more", "more:", "more:x", "up:1:2", "ex:th:99", "ex:fr:0", "zzz:1",
-                                  "ex:th:-1"])
+                                  "ex:th:-1", f"up:{2 ** 63}", "sect:99999999999999999999999", "down:-5", "more:0"])
 def test_foreign_callback_data_is_refused(junk):
     assert parse_button(junk) is None
 
