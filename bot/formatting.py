@@ -456,14 +456,19 @@ def not_found_messages(question: str, titles: Sequence[str], lang: str, notice: 
                  t(lang, "not_found_tail")])
 
 
-def more_results_messages(chunks: Sequence[Chunk], lang: str) -> list[str]:
-    """The passages of hits 2..5 briefly: title › section and the first sentence."""
+def more_results_messages(chunks: Sequence[Chunk], lang: str,
+                          citations: Sequence[Sequence[CitedSource]] = ()) -> list[str]:
+    """The passages of hits 2..5 briefly: title › section, the first sentence, and its sources
+    (the passage's first two inline citations, or the document's link)."""
     if not chunks:
         return [t(lang, "no_more")]
     items = []
     for n, c in enumerate(chunks, start=2):
         where = " › ".join(esc(shorten(x, 200)) for x in (c.source.title, c.section) if x)
-        items.append(f"{n}. <b>{where}</b>\n{esc(_first_sentence(c.text))}")
+        cited = list(citations[n - 2])[:2] if n - 2 < len(citations) else []
+        links = [link(x.url, shorten(", ".join(y for y in (x.publisher, display_date(x.date, lang)) if y), 100))
+                 for x in cited] or [link(c.source.url, shorten(c.source.title, 100))]
+        items.append(f"{n}. <b>{where}</b>\n{esc(_first_sentence(c.text))}\n{t(lang, 'source')}{' · '.join(links)}")
     return pack([t(lang, "more_header"), *items])
 
 

@@ -367,10 +367,12 @@ class SmartCityBot:
         found = [chunks[c] for c in (record.hits if record else ()) if c in chunks]
         if not found or not record.hits or record.hits[0] not in chunks:
             return [t(lang, "expired")]
-        if button.action == "more":
-            return more_results_messages(found[1:1 + MORE_RESULTS], lang)
-        top = found[0]
         index = self.engine.index
+        if button.action == "more":
+            more = found[1:1 + MORE_RESULTS]
+            by_id = {p.chunk.chunk_id: p for p in index.passages}
+            return more_results_messages(more, lang, [index.cited(by_id[c.chunk_id]) for c in more])
+        top = found[0]
         passages = [p for p in index.passages if p.chunk.doc_id == top.doc_id and p.chunk.section == top.section]
         cited = list(dict.fromkeys(c for p in passages for c in index.cited(p)))
         return section_messages([p.chunk for p in passages], lang, cited)

@@ -228,8 +228,18 @@ def test_ui_language(code, question, lang):
 def test_more_results_skip_fragment_openings():
     text = "ค. ตราสัญลักษณ์เมืองอัจฉริยะประเทศไทยมอบให้พื้นที่ที่ผ่านเกณฑ์การประเมินแล้ว และมีอายุสามปี " * 3
     (more,) = more_results_messages([chunk(text)], "th")
-    line = unescape(more).splitlines()[-1]
+    line = unescape(more).splitlines()[-2]  # the opening sentence, above the result's source line
     assert line.startswith("ค. ตราสัญลักษณ์เมืองอัจฉริยะประเทศไทยมอบให้พื้นที่") and len(line) <= 220
+
+
+def test_more_results_link_each_result_to_its_sources():
+    from bot.citations import CitedSource
+
+    cited = [CitedSource("มติชน", "2025-08-27", "t", "https://www.matichon.co.th/n")]
+    (more,) = more_results_messages([chunk("ก ข ค"), chunk("ง จ ฉ")], "th", [cited, []])
+    assert '<a href="https://www.matichon.co.th/n">มติชน, 27 ส.ค. 2568</a>' in more  # the fact's source
+    assert more.count('<a href="https://example.org/a?x=1&amp;y=2">') == 1  # no citation: the document
+    parse_html(more)
 
 
 # -- the answer's layout and the source of each fact (golden) --------------------------------------
