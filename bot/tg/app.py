@@ -57,12 +57,19 @@ class TolerantBot(ExtBot[None]):
         return raw
 
 
+READ_TIMEOUT = 40.0  # seconds
+
+
 def build_application(settings: Any, engine: AnswerEngine, records: Records,
                       workers: int | None = None) -> tuple[Application, SmartCityBot]:
     """The Application with every handler registered (not yet initialized)."""
     base = settings.telegram_api_base_url
     bot = TolerantBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
-                      request=HTTPXRequest(connection_pool_size=256), get_updates_request=HTTPXRequest(),
+                      # a read time-out well above Telegram's slow answers: a message that timed out
+                      # may have arrived and is not sent again (bot.tg.retry)
+                      request=HTTPXRequest(connection_pool_size=256, read_timeout=READ_TIMEOUT,
+                                           write_timeout=READ_TIMEOUT),
+                      get_updates_request=HTTPXRequest(),
                       rate_limiter=RetryRequests())
     app = ApplicationBuilder().bot(bot).concurrent_updates(True).build()
     service = SmartCityBot(settings, engine, records,

@@ -1,8 +1,12 @@
-"""Outgoing requests that survive flood control, network errors and 5xx answers.
+"""Outgoing requests that survive flood control, network errors and 5xx answers, and are never
+sent twice.
 
 Plugged into python-telegram-bot as its rate limiter (every Bot API call but getUpdates passes
-through it): a 429 waits ``retry_after`` and tries again; a network error, a time-out or a 5xx
-(all ``NetworkError`` in PTB, unlike 400-class refusals) is retried with a short back-off.
+through it): a 429 waits ``retry_after`` and tries again; a failure that certainly did not reach
+Telegram (no connection, a 5xx answer) is retried with a growing back-off for about a minute, long
+enough to ride out a short outage. Telegram has no idempotency key, so a request that may have
+arrived (a read time-out, a connection lost after sending) is repeated only when repeating it is
+harmless: never a ``send…`` call, whose repeat would be a second message.
 """
 
 from __future__ import annotations
@@ -13,12 +17,29 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import BadRequest, NetworkError, RetryAfter
+import httpx
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
 
 NO_RETRY = frozenset({"sendChatAction"})  # stale by the time a retry would get through
+NOT_REPEATABLE = ("send", "forward", "copy")  # endpoints whose repeat makes another message
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def maybe_delivered(exc: NetworkError) -> bool:
+    """Whether the failed request may have reached Telegram all the same."""
+    cause = exc.__cause__
+    if isinstance(cause, NOT_SENT):
+        return False
+    if cause is None and not isinstance(exc, TimedOut):  # Telegram answered, with a 5xx: not done
+        return False
+    return True  # a read or write time-out, a connection dropped mid-way, anything unknown
+
+
+def repeatable(endpoint: str) -> bool:
+    return not endpoint.startswith(NOT_REPEATABLE)
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -27,7 +48,7 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 
 class RetryRequests(BaseRateLimiter[None]):
-    def __init__(self, max_retries: int = 4, backoff: Sequence[float] = (0.5, 1.0, 2.0, 4.0)):
+    def __init__(self, max_retries: int = 10, backoff: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)):
         self.max_retries = max_retries
         self.backoff = tuple(backoff)
 
@@ -59,6 +80,9 @@ class RetryRequests(BaseRateLimiter[None]):
                 raise
             except NetworkError as exc:  # also TimedOut and 5xx answers
                 if attempt >= self.max_retries or endpoint in NO_RETRY:
+                    raise
+                if maybe_delivered(exc) and not repeatable(endpoint):
+                    log.warning("%s failed (%s) after it may have arrived: not sent again", endpoint, exc)
                     raise
                 delay = self.backoff[min(attempt, len(self.backoff) - 1)]
                 log.warning("%s failed (%s): retrying in %.1f s", endpoint, exc, delay)

@@ -228,6 +228,12 @@ async def test_flood_control_and_server_errors_are_retried(bot, api: FakeTelegra
     assert attempts[0].params["text"] == attempts[2].params["text"]
 
 
+async def test_a_slow_answer_from_telegram_does_not_double_the_message(bot, api: FakeTelegram, updates: Updates):
+    api.slow_next("sendMessage", 6.0)  # over httpx's default 5 s read time-out
+    await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
+    assert len(api.sent(USER)) == 1
+
+
 # -- buttons ------------------------------------------------------------------------------------------
 async def test_feedback_is_tied_to_the_answer(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))

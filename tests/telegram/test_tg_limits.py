@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import httpx
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bot.formatting import EXAMPLES
@@ -126,11 +127,48 @@ class Flaky:
         return True
 
 
-async def test_retries_flood_control_network_errors_and_5xx():
+def caused(error: Exception, cause: Exception) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
+def not_connected() -> Exception:
+    return caused(NetworkError("httpx.ConnectError: refused"), httpx.ConnectError("refused"))
+
+
+def read_timed_out() -> Exception:
+    return caused(TimedOut(), httpx.ReadTimeout("slow"))
+
+
+def dropped_after_sending() -> Exception:
+    return caused(NetworkError("httpx.RemoteProtocolError"), httpx.RemoteProtocolError("closed"))
+
+
+async def test_retries_flood_control_and_what_certainly_did_not_arrive():
     retry = RetryRequests(max_retries=4, backoff=(0.01,))
-    call = Flaky(RetryAfter(0), TimedOut(), NetworkError("Internal Server Error (500)"))
+    call = Flaky(RetryAfter(0), not_connected(), caused(TimedOut(), httpx.ConnectTimeout("x")),
+                 NetworkError("Internal Server Error (500)"))
     assert await retry.process_request(call, (), {}, "sendMessage", {}, None) is True
-    assert call.calls == 4
+    assert call.calls == 5
+
+
+@pytest.mark.parametrize("failure", [read_timed_out, dropped_after_sending, TimedOut])
+async def test_a_message_that_may_have_arrived_is_not_sent_twice(failure):
+    retry = RetryRequests(max_retries=4, backoff=(0.01,))
+    send = Flaky(failure())
+    with pytest.raises(NetworkError):
+        await retry.process_request(send, (), {}, "sendMessage", {}, None)
+    assert send.calls == 1
+    edit = Flaky(failure())  # repeating an edit or a callback answer is harmless
+    assert await retry.process_request(edit, (), {}, "editMessageText", {}, None) is True
+    assert edit.calls == 2
+
+
+async def test_a_short_outage_is_ridden_out():
+    retry = RetryRequests(backoff=(0.001,))  # the default number of retries
+    outage = Flaky(*[NetworkError("Bad Gateway")] * 9)
+    assert await retry.process_request(outage, (), {}, "sendMessage", {}, None) is True
+    assert sum(RetryRequests().backoff[min(i, 4)] for i in range(RetryRequests().max_retries)) >= 45
 
 
 async def test_does_not_retry_refusals_or_forever():

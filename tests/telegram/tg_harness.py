@@ -143,6 +143,7 @@ class FakeTelegram:
         self._next_update = itertools.count(1)
         self._next_message = itertools.count(5000)
         self._failures: dict[str, list[_Failure]] = {}
+        self._slow: dict[str, list[float]] = {}
         self._closed = False
         self._server: ThreadingHTTPServer | None = None
 
@@ -216,6 +217,11 @@ class FakeTelegram:
         with self._cond:
             self._failures.setdefault(method, []).append(_Failure(status, body))
 
+    def slow_next(self, method: str, seconds: float) -> None:
+        """The next call of ``method`` succeeds, but its answer comes ``seconds`` late."""
+        with self._cond:
+            self._slow.setdefault(method, []).append(seconds)
+
     def find(self, method: str | None = None, **where: Any) -> list[Call]:
         """Calls of ``method`` whose params match ``where`` (chat_id=..., ...)."""
         with self._cond:
@@ -271,6 +277,9 @@ class FakeTelegram:
         with self._cond:
             self.calls.append(call)
             self._cond.notify_all()
+            delays = self._slow.get(method)
+            delay = delays.pop(0) if delays else 0.0
+        time.sleep(delay)  # accepted, then answered late
         return status, payload
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
