@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
-from .text import language, sentences
+from .text import language, normalize_text, sentences
 from .citations import CITATION, CitedSource
 from .types import Answer, Chunk, Source
 
@@ -452,7 +452,7 @@ def reply_message(text: str, notice: str = "") -> str:
 def not_found_messages(question: str, titles: Sequence[str], lang: str, notice: str = "") -> list[str]:
     """The documents don't cover the question: say so and list what they do cover."""
     topics = pack([t(lang, "topics"), *(f"• {esc(shorten(x, 300))}" for x in titles)], sep="\n") if titles else []
-    return pack([_notice(notice), t(lang, "not_found", question=shorten(question, 150)), *topics,
+    return pack([_notice(notice), t(lang, "not_found", question=shorten(normalize_text(question), 150)), *topics,
                  t(lang, "not_found_tail")])
 
 

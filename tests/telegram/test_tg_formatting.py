@@ -305,3 +305,9 @@ def test_the_full_section_lists_the_sources_it_cites():
     assert '• <a href="https://www.matichon.co.th/n">มติชน, 27 ส.ค. 2568</a> — ข่าว &lt;เมือง&gt;' in msg
     assert 'เรียบเรียงใน: <a href="https://example.org/a?x=1&amp;y=2">' in msg
     parse_html(msg)
+
+
+def test_control_characters_of_a_question_are_not_echoed():
+    (msg,) = not_found_messages("ราคา\x00ทอง\x07วันนี้\u200b\ud800", [], "th")
+    plain = parse_html(msg)
+    assert "ราคาทองวันนี้" in plain and not any(ch in plain for ch in "\x00\x07\u200b\ud800")
