@@ -45,11 +45,11 @@ def cmd_build_model(settings: Settings, args) -> int:
 
 
 def cmd_index(settings: Settings, args) -> int:
-    from .embedder import SentenceEmbedder
+    from .embedder import make_embedder
     from .index import IndexStore
 
     t0 = time.perf_counter()
-    embedder = SentenceEmbedder(settings)
+    embedder = make_embedder(settings)
     store = IndexStore(settings)
     reason = store.check(embedder.dimension)
     if not reason and not args.force:
@@ -196,9 +196,9 @@ def cmd_eval(settings: Settings, args) -> int:
         else:
             print("misses: none")
         return 0
-    from .embedder import SentenceEmbedder
+    from .embedder import make_embedder
 
-    embedder = SentenceEmbedder(settings)
+    embedder = make_embedder(settings)
     res = evaluate_squad(embedder, [Path(f) for f in args.files], settings.cache_dir,
                          settings.weights(), progress=not args.json)
     if args.json:

@@ -82,3 +82,13 @@ class SentenceEmbedder:
             convert_to_numpy=True, show_progress_bar=progress,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings choose: the fast int8 query encoder for the default model, else
+    sentence-transformers for both questions and passages."""
+    if settings.query_encoder == "onnx" and settings.embedding_model == DEFAULT_MODEL:
+        from .onnx_encoder import FastEmbedder
+
+        return FastEmbedder(settings)
+    return SentenceEmbedder(settings)

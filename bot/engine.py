@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from .config import Settings
-from .embedder import Embedder, SentenceEmbedder
+from .embedder import Embedder, make_embedder
 from .query import QueryRewriter, Speller
 from .decision import Decision, Evidence, fitted_decision
 from .retrieval import Query, Scored
@@ -61,7 +61,7 @@ class Engine:
     def load(cls, settings: Settings, embedder: Embedder | None = None, build: bool = True,
              progress: bool = False, decision: Decision | None = None) -> "Engine":
         """Load the model and the index; an index that doesn't match is rebuilt (or refused)."""
-        embedder = embedder or SentenceEmbedder(settings)
+        embedder = embedder or make_embedder(settings)
         store = IndexStore(settings)
         loaded, unloadable = None, False
         for attempt in range(3):  # a document edited while indexing means another (incremental) pass

@@ -52,3 +52,41 @@ def test_the_built_model_folder_loads_offline(real_settings):
     model = SentenceTransformer(str(real_settings.model_path()), device="cpu")
     assert model.get_embedding_dimension() == 384
     assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
+
+
+def test_the_onnx_query_encoder_agrees_with_the_full_model(real_settings):
+    """QUERY_ENCODER=onnx: the int8 ONNX export against the sentence-transformers model, on the dev
+    questions (median cosine >= 0.99)."""
+    from bot.config import ROOT
+    from bot.embedder import SentenceEmbedder, make_embedder
+    from bot.evaluation import read_jsonl
+    from bot.onnx_encoder import FastEmbedder
+
+    fast = make_embedder(real_settings.model_copy(update={"query_encoder": "onnx"}))
+    assert isinstance(fast, FastEmbedder)
+    questions = [r["question"] for r in read_jsonl(ROOT / "eval" / "kb-dev.jsonl")] + THAI + ENGLISH
+    a = fast.queries(questions)
+    b = SentenceEmbedder(real_settings).queries(questions)
+    cos = (a * b).sum(axis=1)
+    assert a.shape == b.shape and np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-3)
+    assert np.median(cos) >= 0.99 and cos.min() >= 0.97, (np.median(cos), cos.min())
+
+
+def test_answering_with_the_onnx_encoder_loads_no_torch(real_settings):
+    import os
+    import subprocess
+    import sys
+
+    from bot.config import ROOT
+    from bot.engine import Engine
+
+    Engine.load(real_settings)  # the index is up to date before the child process starts
+    code = ("import sys, json; from bot.config import Settings; from bot.engine import Engine; "
+            "e = Engine.load(Settings()); a = e.ask('ตราสัญลักษณ์เมืองอัจฉริยะแบ่งเป็นกี่ประเภท'); "
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'st': 'sentence_transformers' in sys.modules, "
+            "'hits': len(a.hits)}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         env={**os.environ, "QUERY_ENCODER": "onnx"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = __import__("json").loads(res.stdout.strip().splitlines()[-1])
+    assert out == {"torch": False, "st": False, "hits": 5}
