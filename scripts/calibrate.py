@@ -78,6 +78,8 @@ def main() -> int:
                     help="how many right answers one wrong answer costs (a wrong answer with a source "
                          "attached is worse than saying the documents don't cover it)")
     ap.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the regression")
+    ap.add_argument("--pooled", dest="per_set", action="store_false",
+                    help="choose the threshold over all questions pooled (default: each dev set weighs the same)")
     ap.add_argument("--curve", action="store_true", help="print the figures at other thresholds")
     ap.add_argument("--dry-run", action="store_true", help="print, don't write decision.json")
     args = ap.parse_args()
@@ -91,14 +93,17 @@ def main() -> int:
         oof[test] += np.array([1 / (1 + np.exp(-(((x - d.mean) / d.scale) @ d.coef + d.intercept))) for x in X[test]])
     oof /= 10
     candidates = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    names_a = np.array(names)
+    # each dev set counts equally, so the largest set doesn't choose the threshold alone
+    weight = np.array([1.0 / (names_a == n).sum() for n in names_a]) if args.per_set else np.ones(len(y))
+
     def utility(t: float) -> float:  # right answers, less wrong ones at their cost
         answered = oof >= t
-        return float((answered & (y == 1)).sum() - args.wrong_cost * (answered & (y == 0)).sum())
+        return float((weight * (answered & (y == 1))).sum() - args.wrong_cost * (weight * (answered & (y == 0))).sum())
 
     threshold = float(max(candidates, key=lambda t: (utility(t), t)))
     print(f"{len(y)} questions; answering would be right for {int(y.sum())}")
     print(f"threshold (out-of-fold, a wrong answer costs {args.wrong_cost:g} right ones): {threshold:.2f}")
-    names_a = np.array(names)
     for name in DEV_SETS:
         m = names_a == name
         if m.any():
