@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     database_path: Path = ROOT / "data" / "bot.sqlite3"
     rate_limit_per_minute: int = Field(10, ge=1)
     engine_workers: int = Field(2, ge=1, le=16)  # threads answering questions off the event loop
+    # days a question's text is kept in the records (personal data masked); then erased, counts kept.
+    # 0: kept without limit
+    question_retention_days: int = Field(90, ge=0)
     # the key of the users' stored hashes; unset: a random one made beside the database at first start
     user_id_salt: SecretStr | None = None
 

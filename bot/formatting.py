@@ -45,6 +45,18 @@ TEXTS: dict[str, dict[str, str]] = {
             "/ask – ถามคำถาม (ใช้ในกลุ่ม)\n\n"
             "บอทตอบจากเอกสารในคลังความรู้เท่านั้น ข้อมูลอาจไม่เป็นปัจจุบัน ควรตรวจสอบกับแหล่งที่มา"
         ),
+        "privacy": (
+            "<b>ข้อมูลที่บอทเก็บ</b>\n"
+            "บอทเก็บข้อความคำถาม ผลการตอบ และ 👍/👎 เพื่อปรับปรุงคำตอบ โดยปิดบังเลขบัตรประชาชน "
+            "เบอร์โทรศัพท์ และอีเมลก่อนบันทึก ผู้ใช้ถูกเก็บเป็นรหัสที่ย้อนกลับเป็นบัญชี Telegram ไม่ได้ "
+            "ข้อความคำถามถูกลบเมื่อครบ {days} วัน เหลือเพียงจำนวนสำหรับสถิติ"
+        ),
+        "privacy_unlimited": (
+            "<b>ข้อมูลที่บอทเก็บ</b>\n"
+            "บอทเก็บข้อความคำถาม ผลการตอบ และ 👍/👎 เพื่อปรับปรุงคำตอบ โดยปิดบังเลขบัตรประชาชน "
+            "เบอร์โทรศัพท์ และอีเมลก่อนบันทึก ผู้ใช้ถูกเก็บเป็นรหัสที่ย้อนกลับเป็นบัญชี Telegram ไม่ได้ "
+            "ผู้ดูแลระบบนี้ไม่ได้กำหนดระยะเวลาลบข้อความคำถาม"
+        ),
         "sources_header": "📚 <b>เอกสารที่บอทใช้ตอบ ({n} ฉบับ)</b>",
         "no_sources": "ยังไม่มีเอกสารในคลังความรู้",
         "source": "📄 <b>ที่มา:</b> ",
@@ -108,6 +120,20 @@ TEXTS: dict[str, dict[str, str]] = {
             "/ask – ask a question (for groups)\n\n"
             "Answers come only from the documents in the knowledge base and may be out of date; "
             "check the source."
+        ),
+        "privacy": (
+            "<b>What the bot stores</b>\n"
+            "The bot keeps the text of questions, how they were answered and 👍/👎, to improve its answers. "
+            "National ID numbers, phone numbers and e-mail addresses are masked before anything is stored. "
+            "Users are kept as a code that cannot be turned back into a Telegram account. "
+            "Question texts are erased after {days} days; only counts remain for statistics."
+        ),
+        "privacy_unlimited": (
+            "<b>What the bot stores</b>\n"
+            "The bot keeps the text of questions, how they were answered and 👍/👎, to improve its answers. "
+            "National ID numbers, phone numbers and e-mail addresses are masked before anything is stored. "
+            "Users are kept as a code that cannot be turned back into a Telegram account. "
+            "This deployment has set no period after which question texts are erased."
         ),
         "sources_header": "📚 <b>Documents the bot answers from ({n})</b>",
         "no_sources": "The knowledge base has no documents yet.",

@@ -5,6 +5,10 @@ set, else a random key made at first start and kept beside the database (readabl
 so that the stored hashes cannot be reversed by trying every Telegram id. Each question row also keeps the
 chunk ids of its hits, so that the answer's buttons (more results, full section) keep working
 after a restart.
+
+Question texts are stored with personal data masked (bot.privacy: national ID numbers, telephone
+numbers, e-mail addresses), and are kept for ``retention_days``: older texts are erased (set to
+''), while their rows, and so every count /stats shows, remain.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from .privacy import mask_personal
 
 THAILAND = timezone(timedelta(hours=7), "ICT")  # "today" for /stats; Thailand has no daylight saving
 
@@ -93,8 +99,13 @@ class Stats:
 class Records:
     """One SQLite file; safe to share between threads (one connection behind a lock)."""
 
-    def __init__(self, path: Path, salt: str, clock: Callable[[], float] = time.time):
+    PURGE_EVERY = 3600.0  # seconds between two erasures of expired question texts
+
+    def __init__(self, path: Path, salt: str, clock: Callable[[], float] = time.time, retention_days: int = 0):
+        """retention_days: how long question texts are kept (0: no limit)."""
         self.path = Path(path)
+        self.retention_days = retention_days
+        self._purged_at = float("-inf")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._salt = salt
         self._clock = clock
@@ -104,6 +115,7 @@ class Records:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self.forget_expired()
 
     def close(self) -> None:
         with self._lock:
@@ -115,7 +127,10 @@ class Records:
     # -- writing ------------------------------------------------------------------------------------
     def add_question(self, user_id: int, chat_type: str, text: str, answered: bool, reason: str,
                      top_doc: str | None, latency_ms: float, hits: Sequence[str] = ()) -> int:
-        """Record a question and what became of it; returns its row id (the answer id)."""
+        """Record a question (personal data masked) and what became of it; returns its row id (the answer id)."""
+        if self._clock() - self._purged_at >= self.PURGE_EVERY:
+            self.forget_expired()
+        text = mask_personal(text)
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO questions (ts, user_hash, chat_type, text, answered, reason, top_doc, latency_ms, hits)"
@@ -140,6 +155,17 @@ class Records:
                 (answer_id, self.user_hash(user_id), value, self._clock()))
             return True
 
+    def forget_expired(self) -> int:
+        """Erase the texts of questions older than the retention period; returns how many."""
+        now = self._clock()
+        self._purged_at = now
+        if self.retention_days <= 0:
+            return 0
+        with self._lock:
+            cur = self._db.execute("UPDATE questions SET text = '' WHERE ts < ? AND text != ''",
+                                   (now - self.retention_days * 86400.0,))
+            return cur.rowcount
+
     # -- reading ------------------------------------------------------------------------------------
     def question(self, answer_id: int) -> QuestionRecord | None:
         with self._lock:
@@ -161,6 +187,6 @@ class Records:
             up, down = self._db.execute(
                 "SELECT COALESCE(SUM(value = 1), 0), COALESCE(SUM(value = -1), 0) FROM feedback").fetchone()
             rows = self._db.execute(
-                "SELECT MIN(text), COUNT(*) AS n FROM questions WHERE reason = 'not_found'"
+                "SELECT MIN(text), COUNT(*) AS n FROM questions WHERE reason = 'not_found' AND text != ''"
                 " GROUP BY lower(trim(text)) ORDER BY n DESC, MAX(ts) DESC LIMIT ?", (top,)).fetchall()
         return Stats(today, today_answered, total, answered, up, down, tuple((q, n) for q, n in rows))

@@ -17,6 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ExtBot
 from telegram.request import HTTPXRequest
 
+from ..privacy import mask_personal
 from ..records import Records, deployment_key
 from .handlers import AnswerEngine, SmartCityBot
 from .retry import RetryRequests
@@ -80,7 +81,8 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
 
 # -- keeping the token out of logs and output ----------------------------------------------------------
 class RedactingFormatter(logging.Formatter):
-    """Formats with another formatter, then blanks out the secrets (also in tracebacks)."""
+    """Formats with another formatter, then blanks out the secrets (also in tracebacks) and masks
+    personal data a user may have typed (bot.privacy)."""
 
     def __init__(self, inner: logging.Formatter, hidden: list[str]):
         super().__init__()
@@ -88,7 +90,7 @@ class RedactingFormatter(logging.Formatter):
         self.hidden = [h for h in hidden if h]
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(self.inner.format(record), self.hidden)
+        return mask_personal(redact(self.inner.format(record), self.hidden))
 
 
 def redact(text: str, hidden: list[str]) -> str:
@@ -185,7 +187,7 @@ def run_bot(settings: Any) -> int:
         return 0
     key = (settings.user_id_salt.get_secret_value() if settings.user_id_salt
            else deployment_key(settings.database_path))
-    records = Records(settings.database_path, key)
+    records = Records(settings.database_path, key, retention_days=settings.question_retention_days)
     try:
         return asyncio.run(serve(settings, engine, records))
     except TelegramError as exc:  # getMe failed: a wrong token or an unreachable server

@@ -109,6 +109,7 @@ class SmartCityBot:
         self.engine = engine
         self.records = records
         self.admins = frozenset(settings.admin_user_ids)
+        self.retention_days = int(settings.question_retention_days)
         self.limiter = UserRateLimit(settings.rate_limit_per_minute)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
         self._reloading = asyncio.Lock()
@@ -279,7 +280,10 @@ class SmartCityBot:
         await self.reply(update, context, [t(lang, "greeting", n=len(self.documents()))], examples_keyboard(lang))
 
     async def cmd_help(self, update: Update, context: Context) -> None:
-        await self.reply(update, context, [t(self.language(update), "help", username=context.bot.username)])
+        lang = self.language(update)
+        days = self.retention_days
+        privacy = t(lang, "privacy", days=days) if days > 0 else t(lang, "privacy_unlimited")
+        await self.reply(update, context, [t(lang, "help", username=context.bot.username) + "\n\n" + privacy])
 
     async def cmd_sources(self, update: Update, context: Context) -> None:
         await self.reply(update, context, sources_messages(self.documents(), self.language(update)))

@@ -349,3 +349,18 @@ def test_fake_engine_is_what_the_tests_think():
     engine = FakeEngine()
     assert engine.ask("x").answered and not engine.ask("ต้มยำ").answered
     assert engine.ask("x").hits[0].chunk.text[slice(*engine.ask("x").highlights[0])].endswith("เมืองใหม่ทันสมัย")
+
+
+async def test_help_says_what_is_stored_and_for_how_long(bot, api: FakeTelegram, updates: Updates):
+    await bot.feed(updates.text(USER, "/help"))
+    msg = only(api.sent(USER))
+    assert "ปิดบังเลขบัตรประชาชน" in msg.plain and "90 วัน" in msg.plain
+    await bot.feed(updates.text(USER, "/help", lang="en"))
+    assert "erased after 90 days" in api.sent(USER)[-1].plain
+
+
+async def test_personal_data_in_a_question_is_not_stored(bot, api: FakeTelegram, updates: Updates):
+    await bot.feed(updates.text(USER, "ติดต่อผมที่ 081-234-5678 หรือ somchai@example.com เรื่องตราเมืองอัจฉริยะ"))
+    assert api.sent(USER)
+    stored = rows(bot, "SELECT text FROM questions")
+    assert stored == [("ติดต่อผมที่ [เบอร์โทรศัพท์] หรือ [อีเมล] เรื่องตราเมืองอัจฉริยะ",)]
