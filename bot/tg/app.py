@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ExtBot
 from telegram.request import HTTPXRequest
@@ -21,6 +20,7 @@ from ..privacy import mask_personal
 from ..records import Records, deployment_key
 from .handlers import AnswerEngine, SmartCityBot
 from .retry import RetryRequests
+from .updates import SkippingRequest, Stop, start_webhook
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +34,6 @@ def file_url(base_url: str) -> str:
     return base_url[: -len("bot")] + "file/bot" if base_url.endswith("/bot") else base_url.rstrip("/") + "/file/bot"
 
 
-class TolerantBot(ExtBot[None]):
-    """An ExtBot that skips an update it cannot parse.
-
-    PTB parses a getUpdates batch as a whole and, when one update fails to parse, logs it and
-    polls the same batch again, for ever: one odd update would stop the bot. Here such an update
-    is reduced to its update_id (which no handler matches), so the offset moves past it.
-    """
-
-    async def _post(self, endpoint: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        result = await super()._post(endpoint, data, **kwargs)
-        if endpoint == "getUpdates" and isinstance(result, list):
-            result = [self._parseable(raw) for raw in result]
-        return result
-
-    def _parseable(self, raw: dict[str, Any]) -> dict[str, Any]:
-        try:
-            Update.de_json(raw, self)
-        except Exception as exc:
-            log.error("skipping update %s, which cannot be parsed: %s: %s",
-                      raw.get("update_id"), type(exc).__name__, exc)
-            return {"update_id": raw["update_id"]}
-        return raw
-
-
 READ_TIMEOUT = 40.0  # seconds
 
 
@@ -65,12 +41,12 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
                       workers: int | None = None) -> tuple[Application, SmartCityBot]:
     """The Application with every handler registered (not yet initialized)."""
     base = settings.telegram_api_base_url
-    bot = TolerantBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
+    bot = ExtBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
                       # a read time-out well above Telegram's slow answers: a message that timed out
                       # may have arrived and is not sent again (bot.tg.retry)
                       request=HTTPXRequest(connection_pool_size=256, read_timeout=READ_TIMEOUT,
                                            write_timeout=READ_TIMEOUT),
-                      get_updates_request=HTTPXRequest(),
+                      get_updates_request=SkippingRequest(),  # an update that doesn't parse is skipped
                       rate_limiter=RetryRequests())
     app = ApplicationBuilder().bot(bot).concurrent_updates(True).build()
     service = SmartCityBot(settings, engine, records,
@@ -130,17 +106,20 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 # -- running -------------------------------------------------------------------------------------------
-async def _start_updates(app: Application, settings: Any) -> str:
-    """Start polling or the webhook; returns how updates arrive, for the "ready" line."""
+async def _start_updates(app: Application, settings: Any) -> tuple[str, Stop]:
+    """Start polling or the webhook; returns how updates arrive (for the "ready" line) and how to
+    stop receiving them."""
     if not settings.webhook_url:
         await app.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
-        return "long polling"
+
+        async def stop_polling() -> None:
+            if app.updater.running:
+                await app.updater.stop()
+        return "long polling", stop_polling
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
-    await app.updater.start_webhook(listen=settings.webhook_listen, port=settings.webhook_port,
-                                    url_path=urlsplit(settings.webhook_url).path.strip("/"),
-                                    webhook_url=settings.webhook_url, secret_token=secret,
-                                    allowed_updates=ALLOWED_UPDATES)
-    return f"webhook on {settings.webhook_listen}:{settings.webhook_port}"
+    stop = await start_webhook(app, settings.webhook_url, settings.webhook_listen, settings.webhook_port,
+                               urlsplit(settings.webhook_url).path, secret, ALLOWED_UPDATES)
+    return f"webhook on {settings.webhook_listen}:{settings.webhook_port}", stop
 
 
 async def serve(settings: Any, engine: AnswerEngine, records: Records) -> int:
@@ -154,13 +133,16 @@ async def serve(settings: Any, engine: AnswerEngine, records: Records) -> int:
         async with app:  # initialize (getMe) … shutdown
             await service.set_commands(app.bot)
             await app.start()
+            stop_updates: Stop | None = None
             try:
-                mode = await _start_updates(app, settings)
+                mode, stop_updates = await _start_updates(app, settings)
                 say(f"ready: @{app.bot.username}, {len(service.documents())} documents, {mode}")
                 await stop.wait()
                 say("stopping ...")
             finally:
                 service.cancel_background()
+                if stop_updates is not None:
+                    await stop_updates()
                 if app.updater.running:
                     await app.updater.stop()
                 await app.stop()

@@ -48,8 +48,9 @@ async def test_webhook_mode_uses_a_secret_token(bot, api: FakeTelegram, updates:
     hooked = settings.model_copy(update={"webhook_url": "https://bot.example.org/tg/hook", "webhook_port": port,
                                          "webhook_listen": "127.0.0.1", "webhook_secret": SecretStr("s3cret-Token")})
     await bot.app.start()
+    stop = None
     try:
-        mode = await _start_updates(bot.app, hooked)
+        mode, stop = await _start_updates(bot.app, hooked)
         assert mode == f"webhook on 127.0.0.1:{port}"
         (registered,) = api.find("setWebhook")
         assert registered.params["url"] == "https://bot.example.org/tg/hook"
@@ -66,8 +67,37 @@ async def test_webhook_mode_uses_a_secret_token(bot, api: FakeTelegram, updates:
         answer = (await wait_until(lambda: api.sent(USER)))[0]
         assert "<b>" in answer.params["text"] and len(api.sent(USER)) == 1
     finally:
-        if bot.app.updater.running:
-            await bot.app.updater.stop()
+        if stop is not None:
+            await stop()
+        await bot.app.stop()
+
+
+async def test_an_unparseable_update_is_skipped_by_the_webhook_in_one_line(bot, api: FakeTelegram, updates: Updates,
+                                                                         settings, caplog):
+    """Answered 200 (a 400 makes Telegram send it again), logged as one line without its content."""
+    port = free_port()
+    hooked = settings.model_copy(update={"webhook_url": "https://bot.example.org/hook", "webhook_port": port,
+                                         "webhook_secret": SecretStr("tok")})
+    await bot.app.start()
+    mode, stop = await _start_updates(bot.app, hooked)
+    try:
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "tok"}
+        bad = {"update_id": 7, "poll_answer": {"poll_id": "1", "user": {"id": USER, "first_name": "สมชาย 0812345678"},
+                                               "option_ids": [0]}}
+        good = {"update_id": 8, **updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท")}
+        async with httpx.AsyncClient() as client:
+            url = f"http://127.0.0.1:{port}/hook"
+            for body in (json.dumps(bad), "not json {", json.dumps([1, 2]), json.dumps(good)):
+                response = await client.post(url, content=body, headers=headers)
+                assert response.status_code == 200, body
+        answer = (await wait_until(lambda: api.sent(USER)))[0]
+        assert "<b>" in answer.params["text"] and len(api.sent(USER)) == 1
+        skipped = [r for r in caplog.records if "skipping" in r.getMessage()]
+        assert len(skipped) == 3 and all(r.exc_info is None for r in skipped)
+        assert "update 7" in skipped[0].getMessage()
+        assert not any("0812345678" in r.getMessage() or "สมชาย" in r.getMessage() for r in caplog.records)
+    finally:
+        await stop()
         await bot.app.stop()
 
 

@@ -1,0 +1,139 @@
+"""How updates reach the Application, with an update that cannot be parsed skipped in one log line.
+
+- Long polling: ``SkippingRequest`` is the getUpdates request (a ``BaseRequest``, PTB's public
+  extension point). PTB parses a getUpdates batch as a whole and, when one update fails, polls the
+  same batch again for ever; here such an update is reduced to its update_id before PTB sees it,
+  so the offset moves past it and no handler matches it.
+- Webhook: ``WebhookServer``, a small tornado server in place of PTB's, which logs the whole update
+  (the sender's data included) at CRITICAL and answers 400, so that Telegram sends it again. Here
+  it is skipped with one line and answered 200. The secret token is checked in constant time.
+
+Neither logs an update's content: only its id and the kind of error.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import tornado.httpserver
+import tornado.web
+from telegram import Update
+from telegram.ext import Application, ExtBot
+from telegram.request import HTTPXRequest
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1 << 20  # bytes; an update is a few kB
+
+
+def parseable(raw: Any, bot: Any = None) -> bool:
+    try:
+        return Update.de_json(raw, bot) is not None
+    except Exception as exc:  # whatever a malformed update raises inside PTB
+        log.error("skipping update %s, which cannot be parsed: %s",
+                  raw.get("update_id") if isinstance(raw, dict) else None, type(exc).__name__)
+        return False
+
+
+def skip_unparseable(payload: bytes) -> bytes:
+    """A getUpdates response with each update that doesn't parse reduced to its update_id."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload  # PTB reports a response that isn't JSON itself
+    result = body.get("result") if isinstance(body, dict) else None
+    if not isinstance(result, list):
+        return payload
+    kept, changed = [], False
+    for raw in result:
+        if isinstance(raw, dict) and isinstance(raw.get("update_id"), int) and not parseable(raw):
+            raw, changed = {"update_id": raw["update_id"]}, True
+        kept.append(raw)
+    return json.dumps({**body, "result": kept}).encode() if changed else payload
+
+
+class SkippingRequest(HTTPXRequest):
+    """The getUpdates request: an update that cannot be parsed is skipped, not polled for ever."""
+
+    async def do_request(self, url: str, method: str, request_data: Any = None, read_timeout: Any = None,
+                         write_timeout: Any = None, connect_timeout: Any = None,
+                         pool_timeout: Any = None) -> tuple[int, bytes]:
+        code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
+                                                 connect_timeout, pool_timeout)
+        if code == HTTPStatus.OK and url.rstrip("/").endswith("/getUpdates"):
+            payload = skip_unparseable(payload)
+        return code, payload
+
+
+class _WebhookHandler(tornado.web.RequestHandler):
+    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+
+    def initialize(self, app: Application, secret: str) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def post(self) -> None:
+        token = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(token.encode(), self.secret.encode()):
+            raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
+        try:
+            raw = json.loads(self.request.body)
+        except ValueError:
+            log.error("skipping a webhook request whose body is not JSON")
+            return  # 200: Telegram would only send it again
+        if not isinstance(raw, dict) or not parseable(raw, self.app.bot):
+            if not isinstance(raw, dict):
+                log.error("skipping a webhook request that is not an update")
+            return
+        update = Update.de_json(raw, self.app.bot)
+        if isinstance(self.app.bot, ExtBot):
+            self.app.bot.insert_callback_data(update)
+        await self.app.update_queue.put(update)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.finish()  # no HTML page, no traceback
+
+
+@dataclass
+class WebhookServer:
+    app: Application
+    listen: str
+    port: int
+    path: str
+    secret: str
+    _server: tornado.httpserver.HTTPServer | None = None
+
+    async def start(self) -> None:
+        handlers = [(f"/{self.path.strip('/')}" if self.path.strip("/") else "/", _WebhookHandler,
+                     {"app": self.app, "secret": self.secret})]
+        web = tornado.web.Application(handlers, log_function=lambda handler: None)
+        self._server = tornado.httpserver.HTTPServer(web, max_body_size=MAX_BODY)
+        self._server.listen(self.port, self.listen)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+
+
+Stop = Callable[[], Awaitable[None]]
+
+
+async def start_webhook(app: Application, url: str, listen: str, port: int, path: str, secret: str,
+                        allowed_updates: list[str]) -> Stop:
+    """Serve the webhook, then register it with Telegram; returns how to stop serving."""
+    server = WebhookServer(app, listen, port, path, secret)
+    await server.start()
+    try:
+        await app.bot.set_webhook(url=url, secret_token=secret, allowed_updates=allowed_updates)
+    except BaseException:
+        await server.stop()
+        raise
+    return server.stop
