@@ -23,6 +23,7 @@ from ..engine import knowledge_summary
 from ..formatting import (answer_message, more_results_messages, not_found_messages, reply_message,
                           section_messages, sources_messages, stats_messages, t, ui_language)
 from ..records import Records
+from ..text import normalize_text
 from ..types import Answer, Chunk
 from .keyboards import EXAMPLE, ButtonData, answer_keyboard, examples_keyboard, parse_button
 from .ratelimit import UserRateLimit, Verdict
@@ -238,6 +239,7 @@ class SmartCityBot:
 
     async def answer(self, context: Context, question: str, target: Target, user: User | None) -> None:
         """Answer a question: rate limit, typing, the engine off the event loop, record, reply."""
+        question = normalize_text(question)  # what a client can send (lone surrogates, controls) made clean once
         user_id = user.id if user else target.chat_id  # a message sent on behalf of a chat has no user
         lang = ui_language(user.language_code if user else None, question)
         verdict = self.limiter.check(user_id)

@@ -159,7 +159,10 @@ class FakeTelegram:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload = server.handle(self.path, self.headers.get("Content-Type", ""), body)
-                data = json.dumps(payload, ensure_ascii=False).encode()
+                try:
+                    data = json.dumps(payload, ensure_ascii=False).encode()
+                except UnicodeEncodeError:  # a lone surrogate: escaped, as Telegram's JSON has it
+                    data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
