@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Protocol, TypeVar
 from telegram import (Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Message, MaybeInaccessibleMessage,
                       ReplyParameters, Update, User)
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from ..engine import knowledge_summary
@@ -388,6 +388,12 @@ class SmartCityBot:
         """Log the failure with its traceback and tell the user, briefly, that it failed."""
         if not isinstance(update, Update):
             log.warning("error outside an update: %s: %s", type(context.error).__name__, context.error)
+            return
+        if isinstance(context.error, NetworkError):
+            # the reply may have reached the user (a time-out or a connection dropped after sending),
+            # or Telegram stayed unreachable through every retry: an apology would be a second
+            # message, or fail the same way
+            log.warning("update %s: the reply may not have been delivered: %s", update.update_id, context.error)
             return
         log.error("update %s failed", update.update_id, exc_info=context.error)
         message = update.effective_message

@@ -48,7 +48,8 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 
 class RetryRequests(BaseRateLimiter[None]):
-    def __init__(self, max_retries: int = 10, backoff: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)):
+    # 15 retries: 0.5 + 1 + 2 + 4 + 11 × 8 = 95.5 s of waiting, past a 60 s outage
+    def __init__(self, max_retries: int = 15, backoff: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)):
         self.max_retries = max_retries
         self.backoff = tuple(backoff)
 

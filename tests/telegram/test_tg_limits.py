@@ -166,9 +166,9 @@ async def test_a_message_that_may_have_arrived_is_not_sent_twice(failure):
 
 async def test_a_short_outage_is_ridden_out():
     retry = RetryRequests(backoff=(0.001,))  # the default number of retries
-    outage = Flaky(*[NetworkError("Bad Gateway")] * 9)
+    outage = Flaky(*[NetworkError("Bad Gateway")] * 14)
     assert await retry.process_request(outage, (), {}, "sendMessage", {}, None) is True
-    assert sum(RetryRequests().backoff[min(i, 4)] for i in range(RetryRequests().max_retries)) >= 45
+    assert sum(RetryRequests().backoff[min(i, 4)] for i in range(RetryRequests().max_retries)) >= 90
 
 
 async def test_does_not_retry_refusals_or_forever():

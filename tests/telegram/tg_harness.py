@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -128,6 +129,9 @@ class _Failure:
     payload: dict[str, Any]
 
 
+DROP = -1  # handle()'s status for a call carried out whose connection is then dropped
+
+
 @dataclass
 class FakeTelegram:
     """A Bot API stand-in. ``base_url`` is what TELEGRAM_API_BASE_URL should be."""
@@ -144,6 +148,8 @@ class FakeTelegram:
         self._next_message = itertools.count(5000)
         self._failures: dict[str, list[_Failure]] = {}
         self._slow: dict[str, list[float]] = {}
+        self._outages: dict[str, tuple[float, _Failure]] = {}  # method -> (until, the error meanwhile)
+        self._drops: dict[str, int] = {}  # method -> how many more are accepted, then the connection dropped
         self._closed = False
         self._server: ThreadingHTTPServer | None = None
 
@@ -159,6 +165,10 @@ class FakeTelegram:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload = server.handle(self.path, self.headers.get("Content-Type", ""), body)
+                if status == DROP:  # carried out, but the connection goes before the answer
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 try:
                     data = json.dumps(payload, ensure_ascii=False).encode()
                 except UnicodeEncodeError:  # a lone surrogate: escaped, as Telegram's JSON has it
@@ -220,6 +230,18 @@ class FakeTelegram:
         with self._cond:
             self._failures.setdefault(method, []).append(_Failure(status, body))
 
+    def outage(self, method: str, status: int, seconds: float) -> None:
+        """Every call of ``method`` gets this error for the next ``seconds``."""
+        body = {"ok": False, "error_code": status, "description": f"Error {status}"}
+        with self._cond:
+            self._outages[method] = (time.monotonic() + seconds, _Failure(status, body))
+
+    def drop_next(self, method: str, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` are carried out, then the connection is closed
+        without an answer (the bot cannot know they arrived)."""
+        with self._cond:
+            self._drops[method] = self._drops.get(method, 0) + count
+
     def slow_next(self, method: str, seconds: float) -> None:
         """The next call of ``method`` succeeds, but its answer comes ``seconds`` late."""
         with self._cond:
@@ -271,6 +293,9 @@ class FakeTelegram:
             with self._cond:
                 failures = self._failures.get(method)
                 failure = failures.pop(0) if failures else None
+                until, during = self._outages.get(method, (0.0, None))
+                if failure is None and during is not None and time.monotonic() < until:
+                    failure = during
             if failure is not None:
                 status, payload = failure.status, failure.payload
             else:
@@ -282,7 +307,12 @@ class FakeTelegram:
             self._cond.notify_all()
             delays = self._slow.get(method)
             delay = delays.pop(0) if delays else 0.0
+            dropped = status == 200 and self._drops.get(method, 0) > 0
+            if dropped:
+                self._drops[method] -= 1
         time.sleep(delay)  # accepted, then answered late
+        if dropped:
+            return DROP, {}
         return status, payload
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
