@@ -3,7 +3,8 @@
 - Long polling: ``SkippingRequest`` is the getUpdates request (a ``BaseRequest``, PTB's public
   extension point). PTB parses a getUpdates batch as a whole and, when one update fails, polls the
   same batch again for ever; here such an update is reduced to its update_id before PTB sees it,
-  so the offset moves past it and no handler matches it.
+  so the offset moves past it and no handler matches it. It also polls again every second while
+  Telegram is unreachable, so that the bot hears again within a second or two of an outage's end.
 - Webhook: ``WebhookServer``, a small tornado server in place of PTB's, which logs the whole update
   (the sender's data included) at CRITICAL and answers 400, so that Telegram sends it again. Here
   it is skipped with one line and answered 200. The secret token is checked in constant time.
@@ -13,9 +14,11 @@ Neither logs an update's content: only its id and the kind of error.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,6 +28,7 @@ import tornado.httpserver
 import tornado.web
 from telegram import Update
 from telegram.ext import Application, ExtBot
+from telegram.error import NetworkError, TimedOut
 from telegram.request import HTTPXRequest
 
 log = logging.getLogger(__name__)
@@ -59,16 +63,51 @@ def skip_unparseable(payload: bytes) -> bytes:
 
 
 class SkippingRequest(HTTPXRequest):
-    """The getUpdates request: an update that cannot be parsed is skipped, not polled for ever."""
+    """The getUpdates request: an update that cannot be parsed is skipped, not polled for ever; and
+    while Telegram is unreachable or answers 5xx, polling tries again every second.
+
+    PTB's polling loop waits longer after each failed getUpdates (1.5 times, up to 30 s), so after an
+    outage of half a minute the bot stayed deaf for another 17–19 s. A failure here is reported to
+    it as a time-out, after which it polls again at once; the one-second pause is ours.
+    """
+
+    RETRY_EVERY = 1.0  # seconds between two getUpdates while Telegram is unreachable
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._down_since: float | None = None
 
     async def do_request(self, url: str, method: str, request_data: Any = None, read_timeout: Any = None,
                          write_timeout: Any = None, connect_timeout: Any = None,
                          pool_timeout: Any = None) -> tuple[int, bytes]:
-        code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
-                                                 connect_timeout, pool_timeout)
-        if code == HTTPStatus.OK and url.rstrip("/").endswith("/getUpdates"):
+        polling = url.rstrip("/").endswith("/getUpdates")
+        try:
+            code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
+                                                     connect_timeout, pool_timeout)
+        except TimedOut:
+            raise
+        except NetworkError as exc:
+            if not polling:
+                raise
+            await self._unavailable(str(exc))
+            raise TimedOut("Telegram is unreachable; polling again") from exc
+        if not polling:
+            return code, payload
+        if code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            await self._unavailable(f"HTTP {code}")
+            raise TimedOut(f"getUpdates answered {code}; polling again")
+        if self._down_since is not None:
+            log.warning("getUpdates works again after %.0f s", time.monotonic() - self._down_since)
+            self._down_since = None
+        if code == HTTPStatus.OK:
             payload = skip_unparseable(payload)
         return code, payload
+
+    async def _unavailable(self, why: str) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("getUpdates failed (%s): polling again every %.0f s", why, self.RETRY_EVERY)
+        await asyncio.sleep(self.RETRY_EVERY)
 
 
 class _WebhookHandler(tornado.web.RequestHandler):

@@ -69,3 +69,18 @@ async def test_slow_and_dropped_answers_are_not_sent_twice(bot, api: FakeTelegra
         await each_gets_one_reply(api, dropped, timeout=60)
     finally:
         await stop(bot)
+
+
+async def test_polling_recovers_within_seconds_after_a_getupdates_outage(bot, api: FakeTelegram, updates: Updates):
+    """PTB alone backs off up to 30 s (after a 30 s outage it stayed deaf 17–19 s longer)."""
+    await polling(bot)
+    try:
+        api.outage("getUpdates", 502, 33.0)  # PTB's own next try would come at about 49 s
+        ends = time.monotonic() + 33.0
+        await asyncio.sleep(33.2)
+        api.push(updates.text(FIRST + 300, "ตราสัญลักษณ์มีกี่ประเภท"))
+        await each_gets_one_reply(api, [FIRST + 300], timeout=30)
+        delivered = max(api.delivered.values())
+        assert delivered - ends <= 3.0, delivered - ends
+    finally:
+        await stop(bot)

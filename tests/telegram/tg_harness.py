@@ -287,19 +287,18 @@ class FakeTelegram:
         token, method = m.groups()
         params = parse_params(content_type, body)
         call = Call(method, params, time.monotonic(), token)
-        if method == "getUpdates":
+        with self._cond:
+            failures = self._failures.get(method)
+            failure = failures.pop(0) if failures else None
+            until, during = self._outages.get(method, (0.0, None))
+            if failure is None and during is not None and time.monotonic() < until:
+                failure = during
+        if failure is not None:
+            status, payload = failure.status, failure.payload
+        elif method == "getUpdates":
             status, payload = 200, {"ok": True, "result": self._get_updates(params)}
         else:
-            with self._cond:
-                failures = self._failures.get(method)
-                failure = failures.pop(0) if failures else None
-                until, during = self._outages.get(method, (0.0, None))
-                if failure is None and during is not None and time.monotonic() < until:
-                    failure = during
-            if failure is not None:
-                status, payload = failure.status, failure.payload
-            else:
-                status, payload = self._answer(call)
+            status, payload = self._answer(call)
         call.status = status
         call.result = payload.get("result")
         with self._cond:
