@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     database_path: Path = ROOT / "data" / "bot.sqlite3"
     rate_limit_per_minute: int = Field(10, ge=1)
     engine_workers: int = Field(2, ge=1, le=16)  # threads answering questions off the event loop
+    # questions being answered or waiting for a worker at most; more at once are told to wait and
+    # ask again, so that a flood doesn't make everyone wait longer and longer
+    max_waiting_questions: int = Field(16, ge=1)  # about a second of work on two cores
     # days a question's text is kept in the records (personal data masked); then erased, counts kept.
     # 0: kept without limit
     question_retention_days: int = Field(90, ge=0)

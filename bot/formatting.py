@@ -74,6 +74,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "เช่น “เขตส่งเสริมเมืองอัจฉริยะคืออะไร”"),
         "rate_limited": ("คุณส่งคำถามถี่เกินไป (ไม่เกิน {n} คำถามต่อนาที) "
                          "กรุณารอสักครู่แล้วถามใหม่ คำถามระหว่างนี้จะยังไม่ได้รับคำตอบ"),
+        "busy": "ตอนนี้มีคำถามเข้ามาพร้อมกันจำนวนมาก บอทจึงยังตอบคำถามนี้ไม่ได้ กรุณารอสักครู่แล้วส่งคำถามอีกครั้ง 🙏",
         "error": "ขออภัย เกิดข้อผิดพลาดชั่วคราว กรุณาลองใหม่อีกครั้งในอีกสักครู่",
         "unknown_command": "ไม่รู้จักคำสั่งนี้ ดูคำสั่งที่ใช้ได้ด้วย /help",
         "ask_usage": "พิมพ์คำถามต่อท้ายคำสั่ง เช่น /ask เขตส่งเสริมเมืองอัจฉริยะคืออะไร",
@@ -152,6 +153,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "e.g. “What is a smart city promotion zone?”"),
         "rate_limited": ("You are sending questions too fast (at most {n} a minute). "
                          "Please wait a moment; questions sent meanwhile are not answered."),
+        "busy": "Many questions are arriving at once, so the bot cannot take this one now. Please wait a moment and send it again 🙏",
         "error": "Sorry, something went wrong on my side. Please try again in a moment.",
         "unknown_command": "Unknown command. See /help for the commands.",
         "ask_usage": "Put the question after the command, e.g. /ask What is a smart city promotion zone?",

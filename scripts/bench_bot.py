@@ -6,8 +6,16 @@ the per-user rate limit is not what is measured) and measures, on the server sid
 moment getUpdates hands an update to the bot to the moment the bot's sendMessage for it arrives.
 Prints p50/p95 and the bot process's resident memory (VmRSS) after the questions.
 
+With --concurrency C, C users ask at once, each sending its next question when its answer came
+(a closed loop): answers a second, p50/p95, and the bot process's CPU time per answer against the
+engine's own (the same questions asked in this process, one thread; the ratio is what the bot adds:
+Telegram parsing, rendering, records, HTTP). With --burst N, N questions arrive at once: how long
+until every one had its reply, and how many were told to wait.
+
     .venv/bin/python scripts/bench_bot.py            # 200 questions
     .venv/bin/python scripts/bench_bot.py --json     # one JSON line
+    .venv/bin/python scripts/bench_bot.py --concurrency 50 -n 1000
+    .venv/bin/python scripts/bench_bot.py --burst 500
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from tg_harness import BotProcess, FakeTelegram, Updates, read_questions  # noqa
 
 QUESTION_FILES = [ROOT.parent / "shared" / "eval" / "domain-dev.jsonl", *sorted((ROOT / "eval").rglob("*.jsonl"))]
 FIRST_USER = 1_000_000
+WAIT_WHEN_TOLD = 3.0  # seconds a user told to wait waits before the next question (--concurrency)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -77,12 +86,113 @@ def run(n: int, timeout: float) -> dict[str, float | int]:
             "stop_s": round(stop_seconds, 2), "exit_code": code}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/pid/stat)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def engine_cpu_ms(questions: list[str]) -> float:
+    """The engine's own CPU time per question (median over the questions, after a warm-up)."""
+    import os
+
+    sys.path.insert(0, str(ROOT))
+    from bot.config import Settings
+    from bot.engine import Engine
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    engine = Engine.load(Settings())
+    for q in questions[:5]:
+        engine.ask(q)
+    costs = []
+    for q in questions:
+        before = time.process_time()
+        engine.ask(q)
+        costs.append((time.process_time() - before) * 1000)
+    return statistics.median(costs)
+
+
+def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str, float | int | None]:
+    import threading
+
+    questions = thai_questions(n)
+    server = FakeTelegram().start()
+    updates = Updates()
+    busy_text = None
+    with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
+        bot = BotProcess(server, Path(tmp))
+        try:
+            bot.start()
+            for i in range(min(20, n)):  # warm-up, not measured
+                server.push(updates.text(FIRST_USER - 1 - i, questions[i]))
+                server.wait_sent(FIRST_USER - 1 - i, 1, timeout=timeout)
+            latencies: list[float] = []  # of the questions answered (not told to wait)
+            waited: list[float] = []
+            lock = threading.Lock()
+            from bot.formatting import TEXTS
+
+            busy = {TEXTS["th"]["busy"], TEXTS["en"]["busy"]}
+
+            def note(reply, update_id: int) -> None:
+                ms = (reply.at - server.delivered[update_id]) * 1000
+                with lock:
+                    (waited if reply.params.get("text") in busy else latencies).append(ms)
+            cpu_before, started = cpu_seconds(bot.pid), time.monotonic()
+            if burst:
+                ids = [(FIRST_USER + i, server.push(updates.text(FIRST_USER + i, q))) for i, q in enumerate(questions)]
+                for user, update_id in ids:
+                    note(server.wait_sent(user, 1, timeout=timeout)[0], update_id)
+            else:
+                counter = itertools.count()
+
+                def user_loop() -> None:
+                    while (i := next(counter)) < n:
+                        user = FIRST_USER + i
+                        update_id = server.push(updates.text(user, questions[i]))
+                        reply = server.wait_sent(user, 1, timeout=timeout)[0]
+                        note(reply, update_id)
+                        if reply.params.get("text") in busy:
+                            time.sleep(WAIT_WHEN_TOLD)  # as asked: waits a moment before asking again
+
+                threads = [threading.Thread(target=user_loop) for _ in range(users)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            elapsed = time.monotonic() - started
+            cpu = cpu_seconds(bot.pid) - cpu_before
+            rss = bot.rss_mb()
+        finally:
+            bot.kill()
+            server.stop()
+    engine_ms = engine_cpu_ms(sorted(set(questions))[:200])
+    answered = len(latencies)
+    return {"questions": n, "concurrency": n if burst else users, "burst": burst,
+            "seconds": round(elapsed, 2), "answers_per_s": round(answered / elapsed, 1),
+            "replies_per_s": round(n / elapsed, 1),
+            "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+            "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
+            "max_ms": round(max(latencies), 1) if latencies else None,
+            "told_to_wait": len(waited), "told_to_wait_p95_ms": round(percentile(waited, 95), 1) if waited else None,
+            "bot_cpu_ms_per_answer": round(cpu * 1000 / max(answered, 1), 1),
+            "engine_cpu_ms_per_question": round(engine_ms, 1),
+            "cpu_ratio": round(cpu * 1000 / max(answered, 1) / engine_ms, 2), "rss_mb": round(rss, 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--questions", type=int, default=200, help="how many questions (default 200)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one reply")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--concurrency", type=int, default=0, help="users asking at once (closed loop)")
+    parser.add_argument("--burst", type=int, default=0, help="this many questions arriving at once")
     args = parser.parse_args()
+    if args.concurrency or args.burst:
+        result = run_concurrent(args.burst or args.questions, args.concurrency, args.timeout, bool(args.burst))
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>28}: {v}" for k, v in result.items()))
+        return 0
     result = run(args.questions, args.timeout)
     if args.json:
         print(json.dumps(result))

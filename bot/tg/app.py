@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ExtBot
 from telegram.request import HTTPXRequest
@@ -35,6 +36,8 @@ def file_url(base_url: str) -> str:
 
 
 READ_TIMEOUT = 40.0  # seconds
+POOL_SIZE = 256  # connections to the Bot API at most
+KEEP_ALIVE = 8  # of them kept open when idle
 
 
 def build_application(settings: Any, engine: AnswerEngine, records: Records,
@@ -42,12 +45,16 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
     """The Application with every handler registered (not yet initialized)."""
     base = settings.telegram_api_base_url
     bot = ExtBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
-                      # a read time-out well above Telegram's slow answers: a message that timed out
-                      # may have arrived and is not sent again (bot.tg.retry)
-                      request=HTTPXRequest(connection_pool_size=256, read_timeout=READ_TIMEOUT,
-                                           write_timeout=READ_TIMEOUT),
-                      get_updates_request=SkippingRequest(),  # an update that doesn't parse is skipped
-                      rate_limiter=RetryRequests())
+                 # a read time-out well above Telegram's slow answers: a message that timed out may have
+                 # arrived and is not sent again (bot.tg.retry)
+                 request=HTTPXRequest(connection_pool_size=POOL_SIZE, read_timeout=READ_TIMEOUT,
+                                      write_timeout=READ_TIMEOUT,
+                                      # PTB keeps every idle connection open, and httpcore checks each
+                                      # idle one on every request: a few kept alive are enough
+                                      httpx_kwargs={"limits": httpx.Limits(max_connections=POOL_SIZE,
+                                                                           max_keepalive_connections=KEEP_ALIVE)}),
+                 get_updates_request=SkippingRequest(),  # an update that doesn't parse is skipped
+                 rate_limiter=RetryRequests())
     app = ApplicationBuilder().bot(bot).concurrent_updates(True).build()
     service = SmartCityBot(settings, engine, records,
                            workers=workers or settings.engine_workers)

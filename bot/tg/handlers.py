@@ -111,6 +111,8 @@ class SmartCityBot:
         self.records = records
         self.admins = frozenset(settings.admin_user_ids)
         self.retention_days = int(settings.question_retention_days)
+        self.max_waiting = int(settings.max_waiting_questions)
+        self._waiting = 0  # questions admitted and not yet answered (event-loop state: no lock needed)
         self.limiter = UserRateLimit(settings.rate_limit_per_minute)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
         self._reloading = asyncio.Lock()
@@ -247,9 +249,17 @@ class SmartCityBot:
             if verdict is Verdict.NOTIFY:
                 await self.send(context.bot, target, [t(lang, "rate_limited", n=self.limiter.per_window)])
             return
+        if self._waiting >= self.max_waiting:
+            log.warning("%d questions waiting: asked to send again later", self._waiting)
+            await self.send(context.bot, target, [t(lang, "busy")])
+            return
         started = time.perf_counter()
-        async with self.typing(context.bot, target):
-            reply = await asyncio.get_running_loop().run_in_executor(self.pool, self.compose, question, lang)
+        self._waiting += 1
+        try:
+            async with self.typing(context.bot, target):
+                reply = await asyncio.get_running_loop().run_in_executor(self.pool, self.compose, question, lang)
+        finally:
+            self._waiting -= 1
         latency_ms = (time.perf_counter() - started) * 1000
         a = reply.answer
         answer_id = await asyncio.to_thread(

@@ -84,3 +84,30 @@ async def test_polling_recovers_within_seconds_after_a_getupdates_outage(bot, ap
         assert delivered - ends <= 3.0, delivered - ends
     finally:
         await stop(bot)
+
+
+async def test_a_flood_is_told_to_wait_instead_of_queueing_for_ever(api: FakeTelegram, updates: Updates, settings,
+                                                                    engine):
+    """With at most 3 questions waiting, 12 slow ones at once: 3 answered, 9 asked to send again."""
+    from bot.records import Records
+    from bot.telegram_bot import build_application
+
+    crowded = settings.model_copy(update={"max_waiting_questions": 3, "engine_workers": 1})
+    records = Records(crowded.database_path, "k")
+    app, service = build_application(crowded, engine, records)
+    users = list(range(FIRST + 400, FIRST + 412))
+    for u in users:
+        api.push(updates.text(u, "ตอบช้า ๆ หน่อย ตราสัญลักษณ์มีกี่ประเภท"))  # "ช้า": the fake engine takes 1 s
+    async with app:
+        await app.start()
+        await app.updater.start_polling(timeout=1)
+        try:
+            await each_gets_one_reply(api, users, timeout=60)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    service.close()
+    records.close()
+    texts = [api.sent(u)[0].params["text"] for u in users]
+    told = [x for x in texts if x == TEXTS["th"]["busy"]]
+    assert len(told) == 9 and len(texts) - len(told) == 3, texts

@@ -187,7 +187,11 @@ class FakeTelegram:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024  # the default 5 resets connections when hundreds arrive at once
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-telegram",
                          daemon=True).start()
