@@ -183,6 +183,15 @@ class Engine:
 
         best = max(range(len(spans)), key=lambda i: (weight(i), -i))
         chosen = [spans[best]]
+        # a sentence cut in parts on one line ("… ที่ได้รับ" "… มีดังนี้"): its part that introduces
+        # a list, on the same line, belongs to it
+        for j in range(best + 1, min(best + 4, len(spans))):
+            if starts_line(spans[j][0]):
+                break
+            if _INTRO.search(text[spans[j][0]:spans[j][1]]):
+                chosen += spans[best + 1:j + 1]
+                best = j
+                break
         a0, b0 = spans[best]
         rest = spans[best + 1:best + 9]
         intro = _INTRO.search(text[a0:b0]) or (

@@ -72,3 +72,17 @@ def test_reload_picks_up_a_new_document(engine, knowledge):
     report = engine.reload()
     assert report.documents == 4
     assert engine.ask("สนามบินอัจฉริยะจดจำใบหน้า").hits[0].chunk.doc_id == "new.md"
+
+
+def test_a_list_introduced_by_a_later_part_of_the_same_line_is_part_of_the_answer():
+    """The sentence splitter may cut "… ที่ได้รับ … มีดังนี้" in two: the list still comes with it."""
+    from types import SimpleNamespace
+
+    text = ("สิทธิประโยชน์ที่เขตส่งเสริมได้รับ มีดังนี้\n1. ใบประกาศนียบัตร\n2. การบ่มเพาะ\n\nย่อหน้าอื่น")
+    parts = ["สิทธิประโยชน์ที่เขตส่งเสริมได้รับ", "มีดังนี้", "1. ใบประกาศนียบัตร", "2. การบ่มเพาะ", "ย่อหน้าอื่น"]
+    spans = [(text.index(p), text.index(p) + len(p)) for p in parts]
+    words = [{"สิทธิประโยชน์", "เขตส่งเสริม"}, {"ดังนี้"}, {"ใบประกาศนียบัตร"}, {"บ่มเพาะ"}, {"อื่น"}]
+    passage = SimpleNamespace(chunk=SimpleNamespace(text=text), sentences=spans)
+    index = SimpleNamespace(sentence_words=lambda p: words, retriever=SimpleNamespace(idf=lambda w: 1.0))
+    chosen = Engine.highlight(passage, ["สิทธิประโยชน์", "เขตส่งเสริม"], index)
+    assert [text[a:b] for a, b in chosen] == parts[:4]
