@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "telegram"))
 
 from tg_harness import BotProcess, FakeTelegram, Updates, read_questions  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
+from bot.engine import Engine  # noqa: E402
+from bot.formatting import TEXTS  # noqa: E402
 
 QUESTION_FILES = [ROOT.parent / "shared" / "eval" / "domain-dev.jsonl", *sorted((ROOT / "eval").rglob("*.jsonl"))]
 FIRST_USER = 1_000_000
@@ -88,21 +94,13 @@ def run(n: int, timeout: float) -> dict[str, float | int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (/proc/pid/stat)."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def engine_cpu_ms(questions: list[str]) -> float:
-    """The engine's own CPU time per question (median over the questions, after a warm-up)."""
-    import os
-
-    sys.path.insert(0, str(ROOT))
-    from bot.config import Settings
-    from bot.engine import Engine
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    """The engine's own CPU time per question (median over the questions, after a warm-up), with
+    the same settings as the bot."""
     engine = Engine.load(Settings())
     for q in questions[:5]:
         engine.ask(q)
@@ -115,12 +113,9 @@ def engine_cpu_ms(questions: list[str]) -> float:
 
 
 def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str, float | int | None]:
-    import threading
-
     questions = thai_questions(n)
     server = FakeTelegram().start()
     updates = Updates()
-    busy_text = None
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
         bot = BotProcess(server, Path(tmp))
         try:
@@ -131,8 +126,6 @@ def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str,
             latencies: list[float] = []  # of the questions answered (not told to wait)
             waited: list[float] = []
             lock = threading.Lock()
-            from bot.formatting import TEXTS
-
             busy = {TEXTS["th"]["busy"], TEXTS["en"]["busy"]}
 
             def note(reply, update_id: int) -> None:

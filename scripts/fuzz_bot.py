@@ -47,16 +47,8 @@ def main() -> int:
         try:
             for g in generated:
                 server.push(g.update)
-            last, seen = time.monotonic(), 0
-            while True:
+            while not server.settled(len(generated), args.quiet_seconds) and bot.proc.poll() is None:
                 time.sleep(0.5)
-                busy = sum(c.method != "getUpdates" for c in server.calls)
-                if busy != seen:
-                    last, seen = time.monotonic(), busy
-                elif len(server.delivered) >= len(generated) and time.monotonic() - last >= args.quiet_seconds:
-                    break
-                if bot.proc.poll() is not None:
-                    break
             alive = bot.proc.poll() is None
             log = bot.stderr()
         finally:

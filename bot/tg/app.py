@@ -150,8 +150,6 @@ async def serve(settings: Any, engine: AnswerEngine, records: Records) -> int:
                 service.cancel_background()
                 if stop_updates is not None:
                     await stop_updates()
-                if app.updater.running:
-                    await app.updater.stop()
                 await app.stop()
     finally:
         service.close()

@@ -110,9 +110,9 @@ class SmartCityBot:
         self.engine = engine
         self.records = records
         self.admins = frozenset(settings.admin_user_ids)
-        self.retention_days = int(settings.question_retention_days)
         self.max_waiting = int(settings.max_waiting_questions)
         self._waiting = 0  # questions admitted and not yet answered (event-loop state: no lock needed)
+        self._turned_away = 0  # questions told to wait since the last one admitted
         self.limiter = UserRateLimit(settings.rate_limit_per_minute)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
         self._reloading = asyncio.Lock()
@@ -250,9 +250,14 @@ class SmartCityBot:
                 await self.send(context.bot, target, [t(lang, "rate_limited", n=self.limiter.per_window)])
             return
         if self._waiting >= self.max_waiting:
-            log.warning("%d questions waiting: asked to send again later", self._waiting)
+            if not self._turned_away:  # one line for a flood, not one a question
+                log.warning("%d questions waiting: the next ones are told to ask again later", self._waiting)
+            self._turned_away += 1
             await self.send(context.bot, target, [t(lang, "busy")])
             return
+        if self._turned_away:
+            log.warning("%d questions were told to ask again later", self._turned_away)
+            self._turned_away = 0
         started = time.perf_counter()
         self._waiting += 1
         try:
@@ -293,7 +298,7 @@ class SmartCityBot:
 
     async def cmd_help(self, update: Update, context: Context) -> None:
         lang = self.language(update)
-        days = self.retention_days
+        days = self.records.retention_days
         privacy = t(lang, "privacy", days=days) if days > 0 else t(lang, "privacy_unlimited")
         await self.reply(update, context, [t(lang, "help", username=context.bot.username) + "\n\n" + privacy])
 

@@ -36,13 +36,14 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20  # bytes; an update is a few kB
 
 
-def parseable(raw: Any, bot: Any = None) -> bool:
+def parse(raw: Any, bot: Any = None) -> Update | None:
+    """The update, or None (logged in one line: its id and the error's kind) when it doesn't parse."""
     try:
-        return Update.de_json(raw, bot) is not None
+        return Update.de_json(raw, bot)
     except Exception as exc:  # whatever a malformed update raises inside PTB
         log.error("skipping update %s, which cannot be parsed: %s",
                   raw.get("update_id") if isinstance(raw, dict) else None, type(exc).__name__)
-        return False
+        return None
 
 
 def skip_unparseable(payload: bytes) -> bytes:
@@ -56,7 +57,7 @@ def skip_unparseable(payload: bytes) -> bytes:
         return payload
     kept, changed = [], False
     for raw in result:
-        if isinstance(raw, dict) and isinstance(raw.get("update_id"), int) and not parseable(raw):
+        if isinstance(raw, dict) and isinstance(raw.get("update_id"), int) and parse(raw) is None:
             raw, changed = {"update_id": raw["update_id"]}, True
         kept.append(raw)
     return json.dumps({**body, "result": kept}).encode() if changed else payload
@@ -126,11 +127,12 @@ class _WebhookHandler(tornado.web.RequestHandler):
         except ValueError:
             log.error("skipping a webhook request whose body is not JSON")
             return  # 200: Telegram would only send it again
-        if not isinstance(raw, dict) or not parseable(raw, self.app.bot):
-            if not isinstance(raw, dict):
-                log.error("skipping a webhook request that is not an update")
+        if not isinstance(raw, dict):
+            log.error("skipping a webhook request that is not an update")
             return
-        update = Update.de_json(raw, self.app.bot)
+        update = parse(raw, self.app.bot)
+        if update is None:
+            return
         if isinstance(self.app.bot, ExtBot):
             self.app.bot.insert_callback_data(update)
         await self.app.update_queue.put(update)

@@ -60,7 +60,8 @@ _UPDATE_IDS = itertools.count(1)
 @pytest.fixture
 async def bot(settings: Settings, engine: FakeEngine):
     """The Application with the fake engine, initialized against the stand-in server."""
-    records = Records(settings.database_path, settings.user_id_salt.get_secret_value())
+    records = Records(settings.database_path, settings.user_id_salt.get_secret_value(),
+                      retention_days=settings.question_retention_days)  # as run_bot makes them
     app, service = build_application(settings, engine, records)
     await app.initialize()
     yield BotUnderTest(app, service, records, engine)

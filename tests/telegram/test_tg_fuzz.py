@@ -19,20 +19,11 @@ APOLOGIES = (TEXTS["th"]["error"], TEXTS["en"]["error"])
 
 
 async def settle(api: FakeTelegram, pushed: int, quiet: float = 1.5, timeout: float = 120.0) -> None:
-    """Until every update was fetched and the bot made no call but getUpdates for ``quiet`` seconds."""
-    def busy() -> int:
-        return sum(c.method != "getUpdates" for c in api.calls)
-
     deadline = time.monotonic() + timeout
-    last, seen = time.monotonic(), busy()
-    while time.monotonic() < deadline:
+    while not api.settled(pushed, quiet):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(api.delivered)} of {pushed} updates fetched")
         await asyncio.sleep(0.2)
-        if busy() != seen:
-            last, seen = time.monotonic(), busy()
-        elif len(api.delivered) >= pushed and time.monotonic() - last >= quiet:
-            return
-    methods = {m: sum(c.method == m for c in api.calls) for m in {c.method for c in api.calls}}
-    raise TimeoutError(f"{len(api.delivered)} of {pushed} updates fetched; calls: {methods}")
 
 
 async def test_generated_updates_are_handled_quietly(bot, api: FakeTelegram, caplog):

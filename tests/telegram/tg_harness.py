@@ -150,6 +150,7 @@ class FakeTelegram:
         self._slow: dict[str, list[float]] = {}
         self._outages: dict[str, tuple[float, _Failure]] = {}  # method -> (until, the error meanwhile)
         self._drops: dict[str, int] = {}  # method -> how many more are accepted, then the connection dropped
+        self._last_call = time.monotonic()  # of any method but getUpdates
         self._closed = False
         self._server: ThreadingHTTPServer | None = None
 
@@ -251,6 +252,12 @@ class FakeTelegram:
         with self._cond:
             self._slow.setdefault(method, []).append(seconds)
 
+    def settled(self, pushed: int, quiet: float) -> bool:
+        """Whether all ``pushed`` updates were fetched and the bot has called nothing but getUpdates
+        for ``quiet`` seconds (it has done all it will do with them)."""
+        with self._cond:
+            return len(self.delivered) >= pushed and time.monotonic() - self._last_call >= quiet
+
     def find(self, method: str | None = None, **where: Any) -> list[Call]:
         """Calls of ``method`` whose params match ``where`` (chat_id=..., ...)."""
         with self._cond:
@@ -307,6 +314,8 @@ class FakeTelegram:
         call.result = payload.get("result")
         with self._cond:
             self.calls.append(call)
+            if method != "getUpdates":
+                self._last_call = call.at
             self._cond.notify_all()
             delays = self._slow.get(method)
             delay = delays.pop(0) if delays else 0.0
