@@ -21,7 +21,7 @@ DECISION_FILE = Path(__file__).parent / "data" / "decision.json"
 
 # the order of the model's inputs; decision.json names them, so a change shows at load
 FEATURES = ("dense", "unit_dense", "heading_dense", "coverage", "chars_coverage", "corpus_coverage",
-            "unknown_share", "missing_idf", "gap", "fused", "english")
+            "unknown_share", "missing_idf", "gap", "fused", "english", "anchor_missing")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Evidence:
     gap: float  # fused score of the first passage minus the second's
     fused: float  # fused score of the first passage
     english: float  # 1 for an English question
+    # 1 when the question names a year or a province that none of the best passages names
+    anchor_missing: float = 0.0
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, f) for f in FEATURES], dtype=np.float64)

@@ -7,12 +7,13 @@ import re
 import threading
 from pathlib import Path
 
+from .anchors import anchors_of
 from .config import Settings
 from .embedder import Embedder, make_embedder
 from .query import QueryRewriter, Speller
 from .decision import Decision, Evidence, fitted_decision
 from .retrieval import Query, Scored
-from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage
+from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage, indexed_text
 from .text import char_grams, drop_stopwords, has_words, language, normalize_text, thai_year, words, year_variants
 from .types import Answer, Hit
 
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Sentences that introduce a list ("... ดังนี้", "ได้แก่") answer together with what follows.
 _INTRO = re.compile(r"(ดังนี้|ได้แก่|ประกอบด้วย|:)\s*$")
+# how many of the best passages a question's anchors (years, provinces) choose among
+ANCHOR_POOL = 5
 _LIST_ITEM = re.compile(r"^\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•*])\s")
 
 MESSAGES = {
@@ -127,14 +130,23 @@ class Engine:
             also = Query.of(vec2, words(rewritten.second) + list(years.values()), rewritten.second)
         else:
             vec, also = self.embedder.queries([query])[0], None
-        scored = index.retriever.search(Query.of(vec, tokens, query), k, self.weights, also=also)
+        scored = index.retriever.search(Query.of(vec, tokens, query), max(k, ANCHOR_POOL), self.weights, also=also)
+        # a question that names a year or a province is answered by a passage that names it too
+        anchors = anchors_of(query, about)
+        ranks = [anchors.rank(indexed_text(index.passages[s.index].chunk)) for s in scored] if anchors else []
+        named = [r > 0 for r in ranks]
+        if anchors:
+            order = sorted(range(len(scored)), key=lambda j: -ranks[j])  # stable: fused order within a rank
+            scored = [scored[j] for j in order]
+        scored = scored[:k]
         hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical,
                          index.cited(index.passages[s.index])) for s in scored)
         top = index.passages[scored[0].index]
         # the words whose presence in a passage shows it is about the question
         about_words = query_words if about == query else words(about)
         content = [thai_year(w, years) for w in drop_stopwords(about_words)] or tokens
-        evidence = self.evidence(index, scored, vec, content, language(text) == "en")
+        evidence = self.evidence(index, scored, vec, content, language(text) == "en",
+                                 anchor_missing=bool(anchors) and not any(named))
         confidence = self.decision.confidence(evidence)
         if confidence < self.decision.threshold:
             return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice,
@@ -145,7 +157,8 @@ class Engine:
                       evidence=evidence, citations=index.cited(top, spans))
 
     @staticmethod
-    def evidence(index: LoadedIndex, scored: list[Scored], vec, content: list[str], english: bool) -> Evidence:
+    def evidence(index: LoadedIndex, scored: list[Scored], vec, content: list[str], english: bool,
+                 anchor_missing: bool = False) -> Evidence:
         r = index.retriever
         i = scored[0].index
         unit, heading = r.units.of_passage(vec, i) if r.units is not None else (scored[0].dense, scored[0].dense)
@@ -164,7 +177,7 @@ class Engine:
             unknown_share=sum(1 for w in words_ if not r.df.get(w)) / max(len(words_), 1),
             missing_idf=(max(missing) if missing else 0.0) / r.idf(""),
             gap=scored[0].score - scored[1].score if len(scored) > 1 else 1.0,
-            fused=scored[0].score, english=float(english))
+            fused=scored[0].score, english=float(english), anchor_missing=float(anchor_missing))
 
     @staticmethod
     def highlight(passage: Passage, query_words: list[str], index: LoadedIndex) -> list[tuple[int, int]]:

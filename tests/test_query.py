@@ -108,3 +108,5 @@ def test_the_fitted_decision_loads_and_weighs_evidence_the_right_way():
     assert d.confidence(_evidence(gap=1.5)) > d.confidence(_evidence(gap=0.05))
     assert d.confidence(_evidence(unknown_share=0.5)) < d.confidence(_evidence())
     assert np.isfinite(d.confidence(_evidence(fused=1e9)))
+    # a year or a province the question names that none of the best passages names
+    assert d.confidence(_evidence(anchor_missing=1.0)) < d.confidence(_evidence()) - 0.2

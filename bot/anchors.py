@@ -1,0 +1,123 @@
+"""Anchors: the years and provinces a question names, which the passage that answers must name too,
+and the months it names, which that passage should name.
+
+A question about "ปี 64" is not answered by a passage about 2566, and one about อุดรธานี is not
+answered by a passage that never mentions it, however close the rest of the words are. Measured on
+the dev questions (all three sets), moving the first of the best five passages that names the
+question's anchors to the front fixed five first passages and broke none; and when none of the five
+names them, answering was never right (see ``scripts/calibrate.py``: ``anchor_missing``). Among the
+passages that do, one that also names the question's month ("July 2023", "7 ก.พ. 62") comes first:
+three more first passages right, none broken.
+
+Provinces come from PyThaiNLP's bundled list (Thai and English names), with the spoken forms of the
+variant table ("โคราช" for นครราชสีมา); a year counts in either era (2566 = 2023).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .query import variant_table
+from .text import year_variants
+
+# Province names that are also everyday words ("ได้เลย", "แพร่ข่าว", "ตากแดด"): a question names the
+# province only when it says so ("จังหวัดเลย", "จ.แพร่").
+_EVERYDAY = frozenset({"เลย", "แพร่", "ตาก"})
+
+# Each month: its full Thai name, then forms that count only beside a number ("7 ก.พ. 62", "May 2018"),
+# since "ก.พ." is also the civil service commission and "may" an English word.
+_MONTHS = (("มกราคม", "ม.ค.", "january", "jan"), ("กุมภาพันธ์", "ก.พ.", "february", "feb"),
+           ("มีนาคม", "มี.ค.", "march", "mar"), ("เมษายน", "เม.ย.", "april", "apr"),
+           ("พฤษภาคม", "พ.ค.", "may"), ("มิถุนายน", "มิ.ย.", "june", "jun"),
+           ("กรกฎาคม", "ก.ค.", "july", "jul"), ("สิงหาคม", "ส.ค.", "august", "aug"),
+           ("กันยายน", "ก.ย.", "september", "sep"), ("ตุลาคม", "ต.ค.", "october", "oct"),
+           ("พฤศจิกายน", "พ.ย.", "november", "nov"), ("ธันวาคม", "ธ.ค.", "december", "dec"))
+
+
+def _month_pattern(form: str) -> re.Pattern:
+    if form.isascii():
+        return re.compile(r"(?:\d\s*" + form + r"(?![a-z])|(?<![a-z])" + form + r"\.?\s*\d)")
+    return re.compile(r"(?:\d\s*" + re.escape(form) + r"|" + re.escape(form) + r"\s*\d)")
+
+
+_MONTH_FORMS = tuple((m[0], tuple(_month_pattern(f) for f in m[1:]), m[1:]) for m in _MONTHS)
+
+
+@lru_cache(maxsize=1)
+def province_names() -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each province's Thai name and every name it goes by, in lower case."""
+    from pythainlp.corpus import provinces
+
+    variants = variant_table()
+    out = []
+    for row in provinces(details=True):
+        th = row["name_th"]
+        names = {th, row["name_en"].lower()}
+        if th.startswith("กรุงเทพ"):
+            names.add("กรุงเทพ")
+        names.update(v for v, terms in variants if th in terms.split())
+        out.append((th, frozenset(n for n in names if n)))
+    return tuple(out)
+
+
+def _names_in(text: str, name: str, province: str) -> bool:
+    if province in _EVERYDAY and name == province:
+        return re.search(r"(?:จังหวัด|จ\.)\s*" + re.escape(name), text) is not None
+    return _plain_in(text, name)
+
+
+@dataclass(frozen=True)
+class Anchors:
+    years: tuple[tuple[str, str], ...] = ()  # each year the question names, with the same year in the other era
+    provinces: tuple[frozenset[str], ...] = ()  # each province it names: all of that province's names
+    months: tuple[int, ...] = ()  # each month it names (0 = January)
+
+    def __bool__(self) -> bool:
+        return bool(self.years or self.provinces or self.months)
+
+    def rank(self, text: str) -> int:
+        """2 when the text names the question's years, provinces and months, 1 when it names its
+        years and provinces but not its months, 0 when it misses a year or a province."""
+        if not self.named_in(text):
+            return 0
+        return 1 + int(not self.months or any(_month_in(text.lower(), m) for m in self.months))
+
+    def named_in(self, text: str) -> bool:
+        """The text names one of the question's years (if it names any) and one of its provinces
+        (if it names any); months are not required (``rank`` prefers them)."""
+        low = text.lower()
+        if self.years and not any(a in low or b in low for a, b in self.years):
+            return False
+        if self.provinces and not any(any(_plain_in(low, n) for n in names) for names in self.provinces):
+            return False
+        return True
+
+
+def _month_in(text: str, month: int) -> bool:
+    full, forms, words = _MONTH_FORMS[month]
+    return full in text or any(w in text and f.search(text) for f, w in zip(forms, words))
+
+
+def _plain_in(text: str, name: str) -> bool:
+    if name not in text:
+        return False
+    if name.isascii():
+        return re.search(r"(?<![a-z0-9])" + re.escape(name) + r"(?![a-z0-9])", text) is not None
+    return name in text
+
+
+def anchors_of(*texts: str) -> Anchors:
+    """The years, provinces and months the texts (a question and its readings) name."""
+    years: dict[str, str] = {}
+    found: list[frozenset[str]] = []
+    months: list[int] = []
+    for text in texts:
+        years.update(year_variants(text))
+        low = text.lower()
+        for province, names in province_names():
+            if names not in found and any(_names_in(low, n, province) for n in names):
+                found.append(names)
+        months += [m for m in range(12) if m not in months and _month_in(low, m)]
+    return Anchors(tuple(sorted(years.items())), tuple(found), tuple(sorted(months)))

@@ -1,0 +1,72 @@
+"""Years, provinces and months a question names, and the passages that name them too."""
+
+import pytest
+
+from bot.anchors import anchors_of
+from bot.engine import Engine
+from bot.query import expand_short_years
+
+
+@pytest.mark.parametrize("question,years,province,months", [
+    ("ปี 2564 มีกี่เมือง", {"2564", "2021"}, None, ()),
+    ("Which six areas were added in July 2023?", {"2023", "2566"}, None, (6,)),
+    ("ขอนแก่นได้ตราหรือยัง", set(), "ขอนแก่น", ()),
+    ("Is Phuket a smart city?", set(), "ภูเก็ต", ()),
+    ("โคราชได้ตราแล้วยัง", set(), "นครราชสีมา", ()),  # the spoken name, from the variant table
+    ("จังหวัดเลยได้ตราไหม", set(), "เลย", ()),
+    ("ประชุมเมื่อ 7 ก.พ. 2562", {"2562", "2019"}, None, (1,)),
+])
+def test_what_a_question_names(question, years, province, months):
+    a = anchors_of(question)
+    assert {y for pair in a.years for y in pair} == years
+    assert ([province] if province else []) == [next(n for n in names if n == province) for names in a.provinces]
+    assert a.months == months
+
+
+@pytest.mark.parametrize("question", [
+    "ส่งข้อเสนอได้เลยไหม",  # "เลย" the word, not the province
+    "ข่าวแพร่ออกไปเมื่อไร",
+    "ก.พ. คือหน่วยงานอะไร",  # the civil service commission, not February
+    "may I apply twice?",
+    "มีกี่ด้าน",
+])
+def test_everyday_words_are_not_anchors(question):
+    assert not anchors_of(question)
+
+
+def test_a_passage_ranks_by_what_it_names():
+    a = anchors_of("Which areas were added in July 2023 in Chiang Mai?")
+    assert a.rank("ณ เดือนกรกฎาคม 2566 เชียงใหม่ได้รับตรา") == 2
+    assert a.rank("ปี 2566 เชียงใหม่ได้รับตรา") == 1  # no month
+    assert a.rank("กรกฎาคม 2565 เชียงใหม่") == 0  # another year
+    assert a.rank("กรกฎาคม 2566 ภูเก็ต") == 0  # another province
+    assert anchors_of("7 ก.พ. 2562").rank("วันที่ 7 ก.พ. 2562") == 2
+
+
+@pytest.fixture
+def dated(settings, fake_embedder):
+    """Two passages that differ only in their year and province, the later year first on words."""
+    (settings.knowledge_dir / "rounds.md").write_text(
+        "---\ntitle: รอบการมอบตรา\n---\n# รอบการมอบตรา\n\n"
+        "## รอบแรก\n\nการมอบตราสัญลักษณ์เมืองอัจฉริยะรอบแรก ปี 2563 มอบให้เมืองขอนแก่น รวม 3 เมือง "
+        "การมอบตราสัญลักษณ์เมืองอัจฉริยะ การมอบตราสัญลักษณ์เมืองอัจฉริยะ\n\n"
+        "## รอบต่อมา\n\nการมอบตราสัญลักษณ์เมืองอัจฉริยะรอบต่อมา ปี 2565 มอบให้เมืองภูเก็ต รวม 9 เมือง\n",
+        encoding="utf-8")
+    return Engine.load(settings, embedder=fake_embedder)
+
+
+@pytest.mark.parametrize("question,holds", [
+    ("การมอบตราสัญลักษณ์เมืองอัจฉริยะ ปี 65 มีกี่เมือง", "9 เมือง"),
+    ("การมอบตราสัญลักษณ์เมืองอัจฉริยะ ปี 63 มีกี่เมือง", "3 เมือง"),
+    ("การมอบตราสัญลักษณ์เมืองอัจฉริยะที่ภูเก็ตมีกี่เมือง", "9 เมือง"),
+])
+def test_the_passage_naming_the_questions_year_or_province_comes_first(dated, question, holds):
+    assert holds in dated.ask(question).hits[0].chunk.text
+
+
+def test_a_year_no_passage_names_counts_against_answering(dated):
+    named = dated.ask("การมอบตราสัญลักษณ์เมืองอัจฉริยะ ปี 2565 มีกี่เมือง")
+    unnamed = dated.ask("การมอบตราสัญลักษณ์เมืองอัจฉริยะ ปี 2570 มีกี่เมือง")
+    assert named.evidence.anchor_missing == 0.0 and unnamed.evidence.anchor_missing == 1.0
+    assert unnamed.confidence < named.confidence
+    assert expand_short_years("ปี 70") == "ปี 2570"
