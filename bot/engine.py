@@ -52,6 +52,7 @@ class Engine:
         self.decision = decision if settings.answer_threshold is None else decision.with_threshold(
             settings.answer_threshold)
         self.weights = settings.weights()
+        self.english_weights = settings.weights(english=True)
         self._lock = threading.Lock()
         self.rewriter = self._rewriter(index)
 
@@ -130,7 +131,9 @@ class Engine:
             also = Query.of(vec2, words(rewritten.second) + list(years.values()), rewritten.second)
         else:
             vec, also = self.embedder.queries([query])[0], None
-        scored = index.retriever.search(Query.of(vec, tokens, query), max(k, ANCHOR_POOL), self.weights, also=also)
+        english = language(text) == "en"
+        weights = self.english_weights if english else self.weights
+        scored = index.retriever.search(Query.of(vec, tokens, query), max(k, ANCHOR_POOL), weights, also=also)
         # a question that names a year or a province is answered by a passage that names it too
         anchors = anchors_of(query, about)
         ranks = [anchors.rank(indexed_text(index.passages[s.index].chunk)) for s in scored] if anchors else []
@@ -145,7 +148,7 @@ class Engine:
         # the words whose presence in a passage shows it is about the question
         about_words = query_words if about == query else words(about)
         content = [thai_year(w, years) for w in drop_stopwords(about_words)] or tokens
-        evidence = self.evidence(index, scored, vec, content, language(text) == "en",
+        evidence = self.evidence(index, scored, vec, content, english,
                                  anchor_missing=bool(anchors) and not any(named))
         confidence = self.decision.confidence(evidence)
         if confidence < self.decision.threshold:

@@ -86,3 +86,21 @@ def test_a_list_introduced_by_a_later_part_of_the_same_line_is_part_of_the_answe
     index = SimpleNamespace(sentence_words=lambda p: words, retriever=SimpleNamespace(idf=lambda w: 1.0))
     chosen = Engine.highlight(passage, ["สิทธิประโยชน์", "เขตส่งเสริม"], index)
     assert [text[a:b] for a, b in chosen] == parts[:4]
+
+
+def test_an_english_question_is_searched_without_the_character_fields(engine, monkeypatch):
+    """Its character n-grams can only match the Latin letters of Thai passages; the dense signal
+    (cross-lingual) counts for more instead."""
+    seen = []
+    search = engine.index.retriever.search
+
+    def spy(query, k, weights, **kw):
+        seen.append(weights)
+        return search(query, k, weights, **kw)
+
+    monkeypatch.setattr(engine.index.retriever, "search", spy)
+    engine.ask("What is a smart city promotion zone?")
+    engine.ask("เขตส่งเสริมเมืองอัจฉริยะคืออะไร")
+    english, thai = seen
+    assert english.chars3 == english.chars4 == 0 and thai.chars3 > 0 and thai.chars4 > 0
+    assert english.dense > thai.dense

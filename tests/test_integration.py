@@ -32,8 +32,8 @@ def test_shared_dev_questions_meet_the_figures(real_engine):
 def test_our_knowledge_base_questions(real_engine):
     figs = evaluate_domain(real_engine, read_jsonl(ROOT / "eval" / "kb-dev.jsonl")).figures()
     assert figs["questions_in"] >= 30
-    assert figs["top1"] >= 0.9 and figs["top3"] >= 0.96, figs
-    assert figs["correct"] >= 0.86 and figs["wrong"] <= 0.04 and figs["rejected_out"] >= 0.9, figs
+    assert figs["top1"] >= 0.92 and figs["top3"] >= 0.96, figs
+    assert figs["correct"] >= 0.88 and figs["wrong"] <= 0.045 and figs["rejected_out"] >= 0.9, figs
 
 
 @pytest.mark.skipif(not (SHARED / "eval" / "users-dev.jsonl").exists(), reason="../shared is not beside the repo")
@@ -42,10 +42,10 @@ def test_questions_in_users_voices(real_engine):
     (README), as a floor against regressions."""
     res = evaluate_domain(real_engine, read_jsonl(SHARED / "eval" / "users-dev.jsonl"))
     figs = res.figures()
-    assert figs["top1"] >= 0.81 and figs["top3"] >= 0.93, figs
-    assert figs["correct"] >= 0.74 and figs["rejected_out"] >= 0.75 and figs["wrong"] <= 0.14, figs
+    assert figs["top1"] >= 0.82 and figs["top3"] >= 0.93, figs
+    assert figs["correct"] >= 0.7 and figs["rejected_out"] >= 0.8 and figs["wrong"] <= 0.115, figs
     styles = figs["top1_by_style"]
-    assert styles["short-year"] >= 0.95 and styles["typo"] >= 0.95 and styles["english"] >= 0.65, styles
+    assert styles["short-year"] >= 0.95 and styles["typo"] >= 0.95 and styles["english"] >= 0.7, styles
 
 
 @pytest.mark.parametrize("question,document,section", [
