@@ -68,10 +68,15 @@ def chunk_document(doc: Document, params: ChunkParams) -> list[Chunk]:
             spans += sentence_spans(m.group(), section.body_start + m.start(), params.max_tokens)
         for group in pack(spans, params):
             start, end = group[0].start, group[-1].end
+            raw = doc.text[start:end]
+            first = start + len(raw) - len(raw.lstrip())  # where the stripped text begins
+            text = raw.strip()
+            marks = tuple((max(a, first) - first, min(b, first + len(text)) - first, kind, href)
+                          for a, b, kind, href in doc.marks if a < first + len(text) and b > first)
             chunks.append(Chunk(
                 chunk_id=f"{doc.doc_id}#{len(chunks)}", doc_id=doc.doc_id,
-                text=doc.text[start:end].strip(), section=section.heading,
-                start=start, end=end, source=doc.source,
+                text=text, section=section.heading,
+                start=start, end=end, source=doc.source, marks=marks,
             ))
     return chunks
 

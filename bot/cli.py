@@ -70,7 +70,7 @@ def cmd_index(settings: Settings, args) -> int:
 
 
 def _print_answer(answer, out=sys.stdout) -> None:
-    from .citations import CITATION
+    from .formatting import lead_text, plain_text
 
     if answer.notice:
         print(f"({answer.notice})", file=out)
@@ -82,10 +82,10 @@ def _print_answer(answer, out=sys.stdout) -> None:
                 print(f"  - {h.chunk.source.title} › {h.chunk.section}", file=out)
         return
     top = answer.hits[0]
-    text = top.chunk.text
+    text = plain_text(top.chunk.text, top.chunk.marks)
     bold, plain = ("\033[1m", "\033[0m") if out.isatty() else ("", "")
-    lead = " ".join(CITATION.sub("", answer.answer).split())
-    print(f"{bold}{lead}{plain}\n", file=out)
+    lead = "\n".join(f"{bold}{line}{plain}" for line in lead_text(answer).split("\n"))
+    print(f"{lead}\n", file=out)
     print("\n".join("  │ " + line for line in text.split("\n")), file=out)
     src = top.chunk.source
     if answer.citations:

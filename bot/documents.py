@@ -10,21 +10,22 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
 from .text import normalize_text
-from .types import Document, Section, Source
+from .types import Document, Mark, Section, Source
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm")
 SIDECAR = ".meta.yaml"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|`)(.+?)\1")
+# a nested list item: its indent would be lost to normalization, so it is marked as a sub-item
+_NESTED = re.compile(r"^(?: {2,}|\t+)[-*+] ", re.M)
 _FRONT = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 
 
@@ -153,15 +154,53 @@ READERS: dict[str, Callable[[Path], Raw]] = {
 }
 
 
-def _clean_inline(line: str) -> str:
-    line = _LINK.sub(r"\1", line)
-    for _ in range(2):
-        line = _EMPHASIS.sub(r"\2", line)
+_KINDS = {"strong": "b", "em": "i", "link": "a"}
+
+
+@lru_cache(maxsize=1)
+def _inline_parser():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
+def inline_markup(line: str) -> tuple[str, list[Mark]]:
+    """One line's inline Markdown (parsed with markdown-it-py) as plain text and the marks that keep
+    its bold, italic, code and links for display: "**ตรา** [ข่าว](https://x)" ->
+    ("ตรา ข่าว", [(0, 3, "b", ""), (4, 8, "a", "https://x")]). Images keep their alt text."""
+    if not any(c in line for c in "*_`[\\&<"):
+        return line, []
+    lead = line[: len(line) - len(line.lstrip(" "))]  # parseInline would drop the indent of a sub-item
+    tokens = _inline_parser().parseInline(line[len(lead):])
+    out: list[str] = [lead]
+    marks: list[Mark] = []
+    open_: list[tuple[str, int, str]] = []  # kind, start, href of each mark still open
+    pos = len(lead)
+    for tok in (tokens[0].children if tokens else None) or []:
+        kind = tok.type
+        if kind.endswith("_open") and kind[:-5] in _KINDS:
+            open_.append((_KINDS[kind[:-5]], pos, str(tok.attrGet("href") or "") if kind == "link_open" else ""))
+            continue
+        if kind.endswith("_close") and kind[:-6] in _KINDS:
+            if open_:
+                k, a, href = open_.pop()
+                if pos > a:
+                    marks.append((a, pos, k, href))
+            continue
+        text = {"softbreak": " ", "hardbreak": " "}.get(kind, tok.content)
+        if kind == "code_inline" and text:
+            marks.append((pos, pos + len(text), "code", ""))
+        out.append(text)
+        pos += len(text)
+    return "".join(out), sorted(marks)
+
+
+def _clean_inline(line: str) -> tuple[str, list[Mark]]:
     if line.startswith(">"):
         line = line.lstrip("> ")
     if set(line.strip()) <= set("-*_=|: ") and line.strip():
-        return ""  # rules and table separators
-    return line
+        return "", []  # rules and table separators
+    return inline_markup(line)
 
 
 def linearize_tables(markdown: str) -> str:
@@ -198,19 +237,21 @@ def linearize_tables(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def structure(markdown: str) -> tuple[str, str, tuple[Section, ...]]:
-    """Markdown body -> (first top heading, normalized text, sections).
+def structure(markdown: str) -> tuple[str, str, tuple[Section, ...], tuple[Mark, ...]]:
+    """Markdown body -> (first top heading, normalized text, sections, inline marks in the text).
 
     Headings stay in the text as plain lines; a section runs from its heading to the next heading
     of the same or a higher level, and is named by its heading path below the document title.
     """
-    text = normalize_text(linearize_tables(markdown))
+    text = normalize_text(linearize_tables(_NESTED.sub("◦ ", markdown)))
     out: list[str] = []
     heads: list[tuple[int, int, str, int]] = []  # (char offset, level, heading, body offset)
     pos = 0
+    marks: list[Mark] = []
     for raw in text.split("\n"):
         m = _HEADING.match(raw)
-        line = _clean_inline(m.group(2) if m else raw)
+        line, found = _clean_inline(m.group(2) if m else raw)
+        marks += [(pos + a, pos + b, kind, href) for a, b, kind, href in found]
         if m:
             heads.append((pos, len(m.group(1)), line, pos + len(line) + 1))
         out.append(line)
@@ -228,7 +269,7 @@ def structure(markdown: str) -> tuple[str, str, tuple[Section, ...]]:
         name = " › ".join(v for k, v in sorted(path.items()) if k > 1)
         if body[min(body_start, end):end].strip():
             sections.append(Section(name, start, end, min(body_start, end)))
-    return top, body, tuple(sections)
+    return top, body, tuple(sections), tuple(marks)
 
 
 def _string(meta: dict[str, Any], key: str) -> str:
@@ -247,7 +288,7 @@ def load_document(path: Path, root: Path) -> Document:
         if not isinstance(extra, dict):
             raise ValueError(f"{side.name} is not a YAML mapping")
         meta.update(extra)
-    top, body, sections = structure(raw.markdown)
+    top, body, sections, marks = structure(raw.markdown)
     if not body.strip():
         raise ValueError("ไม่มีข้อความในไฟล์ (the file has no text)")
     doc_id = path.relative_to(root).as_posix()
@@ -256,7 +297,7 @@ def load_document(path: Path, root: Path) -> Document:
         document=doc_id, title=title, issuer=_string(meta, "issuer"), date=_string(meta, "date"),
         url=_string(meta, "url"), as_of=_string(meta, "as_of"), caveat=_string(meta, "caveat"),
     )
-    return Document(doc_id, title, body, sections, source, file_digest(path), meta)
+    return Document(doc_id, title, body, sections, source, file_digest(path), meta, marks)
 
 
 def load_documents(folder: Path) -> tuple[list[Document], list[Problem]]:

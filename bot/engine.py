@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 _INTRO = re.compile(r"(ดังนี้|ได้แก่|ประกอบด้วย|:)\s*$")
 # how many of the best passages a question's anchors (years, provinces) choose among
 ANCHOR_POOL = 5
-_LIST_ITEM = re.compile(r"^\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•*])\s")
+_LIST_ITEM = re.compile(r"^\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•◦*+])\s")
 
 MESSAGES = {
     "th": {
@@ -209,7 +209,7 @@ class Engine:
                 best = j
                 break
         a0, b0 = spans[best]
-        rest = spans[best + 1:best + 9]
+        rest = spans[best + 1:]
         intro = _INTRO.search(text[a0:b0]) or (
             rest and starts_line(rest[0][0]) and _LIST_ITEM.match(text[rest[0][0]:rest[0][1]]))
         if intro and not (starts_line(a0) and _LIST_ITEM.match(text[a0:b0])):

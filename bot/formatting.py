@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from .text import language, normalize_text, sentences
 from .citations import CITATION, CitedSource
-from .types import Answer, Chunk, Source
+from .types import Answer, Chunk, Mark, Source
 
 if TYPE_CHECKING:
     from .records import Stats
@@ -326,25 +326,63 @@ def pack(fragments: Iterable[str], limit: int = LIMIT, sep: str = "\n\n") -> lis
     return messages
 
 
-def render_bold(text: str, spans: Sequence[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
-    """text[start:end] escaped, with the parts inside ``spans`` (offsets in ``text``) in bold."""
+_BULLET = re.compile(r"^( *)[-*+] ", re.M)  # sub-items come from the index as "◦ "
+# tags of inline markup, outermost first: a link may hold bold and italic; code holds nothing, and
+# Telegram lets no bold or italic hold code, so code inside them is shown as their text
+_ORDER = ("a", "b", "i", "code")
+
+
+def bullets(text: str) -> str:
+    """Markdown list markers at the start of a line as bullets ("- " -> "• ", nested "◦ "), the
+    length unchanged so that offsets into the text stay valid."""
+    return _BULLET.sub(lambda m: m.group(1) + ("◦ " if m.group(1) else "• "), text)
+
+
+def plain_text(text: str, marks: Sequence[Mark] = ()) -> str:
+    """The text for a plain-text channel (the terminal): list markers as bullets, each link's
+    address after its words."""
+    shown = bullets(text)
+    for a, b, kind, href in sorted(marks, reverse=True):
+        if kind == "a" and href.startswith(("https://", "http://")):
+            shown = shown[:b] + f" ({href})" + shown[b:]
+    return shown
+
+
+def render_bold(text: str, spans: Sequence[tuple[int, int]], start: int = 0, end: int | None = None,
+                marks: Sequence[Mark] = ()) -> str:
+    """text[start:end] escaped, list markers as bullets, the parts inside ``spans`` (offsets in
+    ``text``) in bold, and the document's inline markup (``marks``: bold, italic, code, links) kept."""
     end = len(text) if end is None else end
-    out, pos = [], start
-    for a, b in sorted(spans):
-        a, b = max(a, pos), min(b, end)
-        if a >= b:
-            continue
-        out += [esc(text[pos:a]), _BOLD[0], esc(text[a:b]), _BOLD[1]]
-        pos = b
-    out.append(esc(text[pos:end]))
+    shown = bullets(text)
+    cuts = {start, end}
+    for a, b in spans:
+        cuts.update(x for x in (a, b) if start < x < end)
+    for a, b, _, _ in marks:
+        cuts.update(x for x in (a, b) if start < x < end)
+    edges = sorted(cuts)
+    out = []
+    for a, b in zip(edges, edges[1:]):
+        active: dict[str, str] = {}
+        if any(s <= a and b <= e for s, e in spans):
+            active["b"] = ""
+        for s, e, kind, href in marks:
+            if s <= a and b <= e and not (kind == "a" and not href.startswith(("https://", "http://"))):
+                active.setdefault(kind, href)
+        if "code" in active and ("b" in active or "i" in active):
+            del active["code"]
+        tags = [k for k in _ORDER if k in active]
+        opened = "".join(f'<a href="{esc(active["a"])}">' if k == "a" else f"<{k}>" for k in tags)
+        out += [opened, esc(shown[a:b]), "".join(f"</{k}>" for k in reversed(tags))]
     return "".join(out)
 
 
-def fit_passage(text: str, spans: Sequence[tuple[int, int]], budget: int, mark: bool = True) -> str:
+def fit_passage(text: str, spans: Sequence[tuple[int, int]], budget: int, mark: bool = True,
+                marks: Sequence[Mark] = ()) -> str:
     """The passage trimmed around its answering spans to ``budget`` at sentences; the spans in bold
-    unless ``mark`` is off (when they stand in bold above it already)."""
+    unless ``mark`` is off (when they stand in bold above it already); the document's inline markup
+    (``marks``) kept."""
     shown = spans if mark else ()
-    full = render_bold(text, shown).strip()
+    full = render_bold(text, shown, marks=marks).strip()
     if tg_len(full) <= budget:
         return full
     extra = 2 * len(_ELLIPSIS) + sum(len(tag) for tag in _BOLD) * max(1, len(spans))
@@ -352,7 +390,7 @@ def fit_passage(text: str, spans: Sequence[tuple[int, int]], budget: int, mark: 
     hit = [i for i, (a, b) in enumerate(parts) if any(a < e and s < b for s, e in spans)] or [0]
 
     def render(i: int, j: int) -> str:
-        body = render_bold(text, shown, parts[i][0], parts[j][1]).strip()
+        body = render_bold(text, shown, parts[i][0], parts[j][1], marks).strip()
         return (_ELLIPSIS if i > 0 else "") + body + (_ELLIPSIS if j < len(parts) - 1 else "")
 
     i = j = hit[0]
@@ -434,7 +472,7 @@ def sources_footer(answer: Answer, lang: str) -> str:
     return foot if tg_len(foot) <= LIMIT // 2 else "\n".join(lines[:3] + lines[-2:-1])
 
 
-def _lead(answer: Answer) -> str:
+def lead_text(answer: Answer) -> str:
     """The answering sentences alone, a list's items on lines of their own, without their inline
     "(ที่มา: …)" (the footer links them)."""
     text = answer.hits[0].chunk.text
@@ -464,10 +502,10 @@ def answer_message(answer: Answer, lang: str) -> str:
     head = _notice(answer.notice)
     foot = sources_footer(answer, lang)
     room = LIMIT - tg_len(head) - tg_len(foot) - 8
-    lead = f"<b>{_clip(_lead(answer), max(60, room // 3))}</b>" if answer.highlights else ""
+    lead = f"<b>{_clip(lead_text(answer), max(60, room // 3))}</b>" if answer.highlights else ""
     quote_open, quote_close = "<blockquote expandable>", "</blockquote>"
     budget = room - tg_len(lead) - tg_len(quote_open + quote_close) - 4
-    body = fit_passage(top.text, answer.highlights, budget, mark=not lead)
+    body = fit_passage(top.text, answer.highlights, budget, mark=not lead, marks=top.marks)
     quote = f"{quote_open}{body}{quote_close}" if lead else body
     return "\n\n".join(p for p in (head, lead, quote, foot) if p)
 
@@ -512,7 +550,7 @@ def section_messages(chunks: Sequence[Chunk], lang: str, citations: Sequence[Cit
     if tg_len(foot) > LIMIT // 2:
         foot = source_block(first.source, "", lang, with_link=False)
     room = LIMIT - max(tg_len(head), tg_len(foot)) - 2
-    return pack([head, *split_plain(section_text(chunks), room), foot])
+    return pack([head, *split_plain(bullets(section_text(chunks)), room), foot])
 
 
 def sources_messages(documents: Sequence[dict[str, str]], lang: str) -> list[str]:

@@ -33,7 +33,7 @@ from .types import Chunk, Document, Source
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 TEXT_VERSION = 4  # bump when normalization, tokenization or sentence splitting changes
 VECTOR_FILES = ("chunks.jsonl", "embeddings.npy", "headings.npy", "units.npy")
 FILES = (*VECTOR_FILES, "faiss.index", "glossary.json")
@@ -183,12 +183,12 @@ def _passage_to_json(p: Passage) -> dict[str, Any]:
     c = p.chunk
     return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text, "section": c.section,
             "start": c.start, "end": c.end, "source": asdict(c.source), "tokens": p.tokens,
-            "sentences": p.sentences, "citations": p.citations}
+            "sentences": p.sentences, "citations": p.citations, "marks": c.marks}
 
 
 def _passage_from_json(d: dict[str, Any]) -> Passage:
     chunk = Chunk(d["chunk_id"], d["doc_id"], d["text"], d["section"], d["start"], d["end"],
-                  Source(**d["source"]))
+                  Source(**d["source"]), tuple((a, b, k, h) for a, b, k, h in d.get("marks", [])))
     return Passage(chunk, d["tokens"], [tuple(s) for s in d["sentences"]],
                    [(a, b, list(ix)) for a, b, ix in d.get("citations", [])])
 

@@ -42,6 +42,12 @@ class Document:
     source: Source
     sha256: str
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    marks: tuple["Mark", ...] = ()  # inline markup in ``text``
+
+
+# Inline markup kept from a document's Markdown for display: (start, end, kind, href) in the text it
+# belongs to; kind is "b" (bold), "i" (italic), "code" or "a" (a link to href).
+Mark = tuple[int, int, str, str]
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class Chunk:
     start: int  # character span in the document's normalized text
     end: int
     source: Source
+    marks: tuple[Mark, ...] = ()  # inline markup in ``text`` (bold, italic, code, links)
 
     def header(self) -> str:
         """The title and section line prepended when a chunk is embedded and indexed."""

@@ -65,6 +65,6 @@ def test_markdown_tables_become_one_readable_line_a_row():
     assert linearize_tables(md) == (
         "ก่อน\n\nวันที่: 27 ส.ค. 2568 · เหตุการณ์: รับรอง <ใหม่> & ต่ออายุ · จำนวนสะสม: 37 เมือง ใน 16 จังหวัด\n"
         "วันที่: 2564 · จำนวนสะสม: 15\n\nหลัง")
-    _, text, _ = structure("# เอกสาร\n\n## ตาราง\n\n" + md)
+    _, text, _, _ = structure("# เอกสาร\n\n## ตาราง\n\n" + md)
     assert "|" not in text and "จำนวนสะสม: 37 เมือง" in text
     assert linearize_tables("ไม่มีตาราง | แค่ขีด") == "ไม่มีตาราง | แค่ขีด"

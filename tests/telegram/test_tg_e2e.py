@@ -92,6 +92,17 @@ def test_an_answer_opens_with_its_sentence_and_links_the_source_of_the_fact(live
     assert "newsdataonline.com" not in html  # not the document's general link
 
 
+def test_a_list_answer_shows_every_item_its_sentence_introduces(live):
+    (answer,) = ask(live, live.updates.text(521, "เขตส่งเสริมเมืองอัจฉริยะได้สิทธิประโยชน์อะไรบ้าง"), 521)
+    html = answer.params["text"]
+    lead = html[html.index("<b>") + 3:html.index("</b>")]
+    assert "ดังนี้" in lead.split("\n")[0]  # the sentence that introduces the list ...
+    items = [line for line in lead.split("\n")[1:] if line[:1].isdigit() or line.startswith("•")]
+    assert len(items) >= 5, lead  # ... and every item of it, each on its own line
+    assert "(ที่มา:" not in lead and "**" not in html  # citations go to the footer, no Markdown
+    assert html.count('<a href="http') >= 3  # the items' own sources, linked
+
+
 def test_thumbs_up_is_recorded_against_the_answer(live):
     (answer,) = ask(live, live.updates.text(503, QUESTION), 503)
     up = answer.buttons[2]["callback_data"]
