@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 _INTRO = re.compile(r"(ดังนี้|ได้แก่|ประกอบด้วย|:)\s*$")
 # how many of the best passages a question's anchors (years, provinces) choose among
 ANCHOR_POOL = 5
+# how many following chunks of its section a list answer may run into
+LIST_CHUNKS = 4
 _LIST_ITEM = re.compile(r"^\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•◦*+])\s")
 
 MESSAGES = {
@@ -155,6 +157,14 @@ class Engine:
             return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice,
                           confidence=confidence, evidence=evidence)
         spans = self.highlight(top, content, index)
+        for _ in range(LIST_CHUNKS):  # the list goes on in the next chunk of the section
+            more = index.continued(top) if self._runs_on(top, spans) else None
+            longer = self.highlight(more, content, index) if more is not None else []
+            if not (len(longer) > len(spans) and longer[:len(spans)] == spans):
+                break
+            top, spans = more, longer
+            first = hits[0]
+            hits = (Hit(more.chunk, first.score, first.dense, first.lexical, index.cited(more)), *hits[1:])
         answer = " ".join(top.chunk.text[a:b] for a, b in spans)
         return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice, confidence=confidence,
                       evidence=evidence, citations=index.cited(top, spans))
@@ -181,6 +191,14 @@ class Engine:
             missing_idf=(max(missing) if missing else 0.0) / r.idf(""),
             gap=scored[0].score - scored[1].score if len(scored) > 1 else 1.0,
             fused=scored[0].score, english=float(english), anchor_missing=float(anchor_missing))
+
+    @staticmethod
+    def _runs_on(passage: Passage, spans: list[tuple[int, int]]) -> bool:
+        """The answer is a list (or a sentence introducing one) that reaches the passage's end."""
+        last = (passage.sentences or [(0, len(passage.chunk.text))])[-1]
+        text = passage.chunk.text
+        return bool(spans) and spans[-1] == last and (
+            len(spans) > 1 or _INTRO.search(text[last[0]:last[1]]) is not None)
 
     @staticmethod
     def highlight(passage: Passage, query_words: list[str], index: LoadedIndex) -> list[tuple[int, int]]:

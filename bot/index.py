@@ -136,6 +136,23 @@ class LoadedIndex:
                     out.append(CitedSource(**known[i]))
         return tuple(out)
 
+    def continued(self, p: Passage) -> Passage | None:
+        """The passage joined with the next chunk of the same section (the sentences they share
+        once), for an answer whose list runs on past the passage's end; None at a section's end."""
+        c = p.chunk
+        after = [q for q in self.passages if q.chunk.doc_id == c.doc_id and q.chunk.section == c.section
+                 and q.chunk.start > c.start and q.chunk.end > c.end]
+        if not after:
+            return None
+        n = min(after, key=lambda q: q.chunk.start).chunk
+        cut = max(0, c.end - n.start)
+        shift = len(c.text) + (0 if cut else 1) - cut
+        text = c.text + ("" if cut else "\n") + n.text[cut:]
+        marks = c.marks + tuple((a + shift, b + shift, k, h) for a, b, k, h in n.marks if a >= cut)
+        known = [CitedSource(**x) for x in self.documents.get(c.doc_id, {}).get("sources", [])]
+        joined = Chunk(f"{c.chunk_id}+{n.chunk_id}", c.doc_id, text, c.section, c.start, n.end, c.source, marks)
+        return Passage(joined, p.tokens, _sentence_spans(text), _citations(text, known))
+
     def char_grams(self, p: Passage) -> frozenset[str]:
         """The character 3-grams of the passage as indexed (heading line included)."""
         key = p.chunk.chunk_id

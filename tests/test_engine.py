@@ -104,3 +104,20 @@ def test_an_english_question_is_searched_without_the_character_fields(engine, mo
     english, thai = seen
     assert english.chars3 == english.chars4 == 0 and thai.chars3 > 0 and thai.chars4 > 0
     assert english.dense > thai.dense
+
+
+def test_a_list_that_runs_into_the_next_chunk_is_answered_whole(settings, fake_embedder):
+    items = [f"{n}. รายการสิทธิประโยชน์ข้อที่ {n} สำหรับเขตส่งเสริมเมืองอัจฉริยะที่ผ่านการพิจารณาแล้ว" for n in range(1, 9)]
+    (settings.knowledge_dir / "list.md").write_text(
+        "---\ntitle: สิทธิ\n---\n# สิทธิ\n\n## สิทธิประโยชน์ของเขตส่งเสริม\n\n"
+        "สิทธิประโยชน์ของเขตส่งเสริมเมืองอัจฉริยะมีดังนี้\n" + "\n".join(items) + "\n\nย่อหน้าหลังรายการ\n",
+        encoding="utf-8")
+    engine = Engine.load(settings.model_copy(update={"chunk_max_tokens": 40, "chunk_overlap": 0}),
+                         embedder=fake_embedder)
+    chunks = [p.chunk for p in engine.passages if p.chunk.doc_id == "list.md"]
+    assert len(chunks) > 1 and items[-1] not in chunks[0].text  # the list is cut by chunking ...
+    answer = engine.ask("สิทธิประโยชน์ของเขตส่งเสริมเมืองอัจฉริยะมีอะไรบ้าง")
+    assert answer.answered or answer.highlights
+    shown = [answer.hits[0].chunk.text[a:b] for a, b in answer.highlights]
+    assert shown[0].endswith("มีดังนี้") and shown[1:] == items  # ... yet answered whole
+    assert "ย่อหน้าหลังรายการ" not in " ".join(shown)
