@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
-from .query import variant_table
+from .query import _word_bounds, thai_bounded, variant_table
 from .text import year_variants
 
 # Province names that are also everyday words ("ได้เลย", "แพร่ข่าว", "ตากแดด"): a question names the
@@ -62,10 +63,21 @@ def province_names() -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple(out)
 
 
-def _names_in(text: str, name: str, province: str) -> bool:
+def _names_in(text: str, name: str, province: str, bounds: Callable[[], set[int]]) -> bool:
+    """The question names the province: a Thai name as whole words of its segmentation (so "ตราด"
+    is not found in "ได้ตราด้าน", nor "น่าน" in "น่านน้ำ"), a Latin one between non-letters."""
+    if name not in text:
+        return False
     if province in _EVERYDAY and name == province:
         return re.search(r"(?:จังหวัด|จ\.)\s*" + re.escape(name), text) is not None
-    return _plain_in(text, name)
+    if name.isascii():
+        return _plain_in(text, name)
+    start = 0
+    while (i := text.find(name, start)) >= 0:
+        start = i + 1
+        if thai_bounded(text, i, i + len(name), bounds()):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -116,8 +128,9 @@ def anchors_of(*texts: str) -> Anchors:
     for text in texts:
         years.update(year_variants(text))
         low = text.lower()
+        bounds = lru_cache(maxsize=1)(lambda low=low: _word_bounds(low))  # segmented only when needed
         for province, names in province_names():
-            if names not in found and any(_names_in(low, n, province) for n in names):
+            if names not in found and any(_names_in(low, n, province, bounds) for n in names):
                 found.append(names)
         months += [m for m in range(12) if m not in months and _month_in(low, m)]
     return Anchors(tuple(sorted(years.items())), tuple(found), tuple(sorted(months)))

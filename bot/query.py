@@ -87,14 +87,24 @@ def variant_terms(text: str) -> list[str]:
         while (i := low.find(variant, start)) >= 0:
             j = i + len(variant)
             start = i + 1
-            whole = _latin_bounded(low, i, j) if variant.isascii() else (
-                (i in bounds or not low[i - 1].isalpha()) and (j in bounds or j == len(low) or not low[j].isalpha()))
+            whole = _latin_bounded(low, i, j) if variant.isascii() else thai_bounded(low, i, j, bounds)
             if not whole or any(taken[i:j]):
                 continue
             taken[i:j] = [True] * (j - i)
             if terms not in found:
                 found.append(terms)
     return found
+
+
+def letter(ch: str) -> bool:
+    """A letter, Thai vowel and tone marks included (str.isalpha() says no to "้" and "ั")."""
+    return ch.isalpha() or "\u0e00" <= ch <= "\u0e7f"
+
+
+def thai_bounded(text: str, i: int, j: int, bounds: set[int]) -> bool:
+    """text[i:j] starts and ends at word boundaries of the text's segmentation, or beside non-letters."""
+    return ((i == 0 or i in bounds or not letter(text[i - 1]))
+            and (j == len(text) or j in bounds or not letter(text[j])))
 
 
 def _word_bounds(text: str) -> set[int]:

@@ -28,6 +28,8 @@ def test_what_a_question_names(question, years, province, months):
     "ข่าวแพร่ออกไปเมื่อไร",
     "ก.พ. คือหน่วยงานอะไร",  # the civil service commission, not February
     "may I apply twice?",
+    "ได้ตราด้านสิ่งแวดล้อมกี่เมือง",  # "ตรา|ด้าน", not the province ตราด
+    "ข้อมูลน่านน้ำไทย",  # "น่านน้ำ" (waters), not the province น่าน
     "มีกี่ด้าน",
 ])
 def test_everyday_words_are_not_anchors(question):
