@@ -120,13 +120,23 @@ def _plain_in(text: str, name: str) -> bool:
     return name in text
 
 
+# a number followed by what it counts is a count, not a year ("2000 คน", "2,500 บาท", "2100 people")
+_COUNTED = re.compile(r"\s*(?:คน|ราย|บาท|ล้าน|พัน|หมื่น|แสน|แห่ง|เมือง|พื้นที่|โครงการ|ชิ้น|ครั้ง|ชั่วโมง|นาที|%|"
+                      r"people|persons|participants|baht|cities|projects|times|hours|minutes)", re.I)
+
+
+def _a_year(text: str, year: str) -> bool:
+    """Some occurrence of the four digits reads as a year, not as a count of something."""
+    return any(not _COUNTED.match(text, m.end()) for m in re.finditer(r"(?<![\d,.])" + year + r"(?![\d,.])", text))
+
+
 def anchors_of(*texts: str) -> Anchors:
     """The years, provinces and months the texts (a question and its readings) name."""
     years: dict[str, str] = {}
     found: list[frozenset[str]] = []
     months: list[int] = []
     for text in texts:
-        years.update(year_variants(text))
+        years.update((y, other) for y, other in year_variants(text).items() if _a_year(text, y))
         low = text.lower()
         bounds = lru_cache(maxsize=1)(lambda low=low: _word_bounds(low))  # segmented only when needed
         for province, names in province_names():

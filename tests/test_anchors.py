@@ -31,6 +31,8 @@ def test_what_a_question_names(question, years, province, months):
     "ได้ตราด้านสิ่งแวดล้อมกี่เมือง",  # "ตรา|ด้าน", not the province ตราด
     "ข้อมูลน่านน้ำไทย",  # "น่านน้ำ" (waters), not the province น่าน
     "มีกี่ด้าน",
+    "งานนี้มีผู้เข้าร่วม 2000 คนจริงไหม",  # a count, not the year 2000
+    "Were all 2020 participants online?",
 ])
 def test_everyday_words_are_not_anchors(question):
     assert not anchors_of(question)
