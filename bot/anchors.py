@@ -38,9 +38,14 @@ _MONTHS = (("มกราคม", "ม.ค.", "january", "jan"), ("กุมภ�
 
 
 def _month_pattern(form: str) -> re.Pattern:
+    """A short month form beside a number: a day before it ("4 July", "7 ก.พ.") or a number after
+    it ("July 2022", "ก.พ. 62"); not a year before it ("2018 may be"), nor inside a longer
+    abbreviation ("ก.พ.ร.")."""
     if form.isascii():
-        return re.compile(r"(?:\d\s*" + form + r"(?![a-z])|(?<![a-z])" + form + r"\.?\s*\d)")
-    return re.compile(r"(?:\d\s*" + re.escape(form) + r"|" + re.escape(form) + r"\s*\d)")
+        return re.compile(r"(?:(?<!\d)\d{1,2}\s*" + form + r"(?![a-z])|(?<![a-z])" + form + r"\.?\s*\d)")
+    thai = "\u0e00-\u0e7f"
+    return re.compile(r"(?:(?<!\d)\d{1,2}\s*" + re.escape(form) + r"(?![" + thai + r".])|(?<![" + thai + r".])"
+                      + re.escape(form) + r"\s*\d)")
 
 
 _MONTH_FORMS = tuple((m[0], tuple(_month_pattern(f) for f in m[1:]), m[1:]) for m in _MONTHS)
@@ -64,8 +69,9 @@ def province_names() -> tuple[tuple[str, frozenset[str]], ...]:
 
 
 def _names_in(text: str, name: str, province: str, bounds: Callable[[], set[int]]) -> bool:
-    """The question names the province: a Thai name as whole words of its segmentation (so "ตราด"
-    is not found in "ได้ตราด้าน", nor "น่าน" in "น่านน้ำ"), a Latin one between non-letters."""
+    """The text names the province: a Thai name as whole words of its segmentation (so "ตราด" is
+    not found in "ได้ตราด้าน", nor "น่าน" in "น่านน้ำ"), a Latin one between non-letters, and a name
+    that is also an everyday word only after "จังหวัด" or "จ." (not "แพร่" in "เผยแพร่")."""
     if name not in text:
         return False
     if province in _EVERYDAY and name == province:
@@ -80,30 +86,40 @@ def _names_in(text: str, name: str, province: str, bounds: Callable[[], set[int]
     return False
 
 
+def provinces_in(text: str) -> frozenset[str]:
+    """The provinces a text names, by their Thai names (questions and passages alike)."""
+    low = text.lower()
+    bounds = lru_cache(maxsize=1)(lambda: _word_bounds(low))  # segmented only when a name is found
+    return frozenset(th for th, names in province_names() if any(_names_in(low, n, th, bounds) for n in names))
+
+
 @dataclass(frozen=True)
 class Anchors:
     years: tuple[tuple[str, str], ...] = ()  # each year the question names, with the same year in the other era
-    provinces: tuple[frozenset[str], ...] = ()  # each province it names: all of that province's names
+    provinces: tuple[str, ...] = ()  # each province it names (Thai name)
     months: tuple[int, ...] = ()  # each month it names (0 = January)
 
     def __bool__(self) -> bool:
         return bool(self.years or self.provinces or self.months)
 
-    def rank(self, text: str) -> int:
+    def rank(self, text: str, provinces: frozenset[str] | None = None) -> int:
         """2 when the text names the question's years, provinces and months, 1 when it names its
-        years and provinces but not its months, 0 when it misses a year or a province."""
-        if not self.named_in(text):
+        years and provinces but not its months, 0 when it misses a year or a province.
+        ``provinces``: the provinces the text names, when already known (``provinces_in``)."""
+        if not self.named_in(text, provinces):
             return 0
         return 1 + int(not self.months or any(_month_in(text.lower(), m) for m in self.months))
 
-    def named_in(self, text: str) -> bool:
+    def named_in(self, text: str, provinces: frozenset[str] | None = None) -> bool:
         """The text names one of the question's years (if it names any) and one of its provinces
         (if it names any); months are not required (``rank`` prefers them)."""
         low = text.lower()
         if self.years and not any(a in low or b in low for a, b in self.years):
             return False
-        if self.provinces and not any(any(_plain_in(low, n) for n in names) for names in self.provinces):
-            return False
+        if self.provinces:
+            named = provinces_in(text) if provinces is None else provinces
+            if not named.intersection(self.provinces):
+                return False
         return True
 
 
@@ -120,27 +136,29 @@ def _plain_in(text: str, name: str) -> bool:
     return name in text
 
 
-# a number followed by what it counts is a count, not a year ("2000 คน", "2,500 บาท", "2100 people")
-_COUNTED = re.compile(r"\s*(?:คน|ราย|บาท|ล้าน|พัน|หมื่น|แสน|แห่ง|เมือง|พื้นที่|โครงการ|ชิ้น|ครั้ง|ชั่วโมง|นาที|%|"
-                      r"people|persons|participants|baht|cities|projects|times|hours|minutes)", re.I)
+# a number followed by what it counts is a count, not a year ("2000 คน", "2,500 บาท"), unless a year
+# word comes before it ("ปี 2566 เมือง…", "In 2023 cities…")
+_COUNTED = re.compile(r"\s*(?:คน|ราย|บาท|ล้าน|พัน|หมื่น|แสน|ชั่วโมง|นาที|%|"
+                      r"people|persons|participants|baht|hours|minutes)(?![a-z])", re.I)
+_YEAR_WORD = re.compile(r"(?:ปี|พ\.?\s?ศ\.?|ค\.?\s?ศ\.?|in|year|since|by|until)\s*$", re.I)
 
 
 def _a_year(text: str, year: str) -> bool:
     """Some occurrence of the four digits reads as a year, not as a count of something."""
-    return any(not _COUNTED.match(text, m.end()) for m in re.finditer(r"(?<![\d,.])" + year + r"(?![\d,.])", text))
+    for m in re.finditer(r"(?<![\d,])" + year + r"(?!\d|[,.]\d)", text):
+        if _YEAR_WORD.search(text, 0, m.start()) or not _COUNTED.match(text, m.end()):
+            return True
+    return False
 
 
 def anchors_of(*texts: str) -> Anchors:
     """The years, provinces and months the texts (a question and its readings) name."""
     years: dict[str, str] = {}
-    found: list[frozenset[str]] = []
+    found: set[str] = set()
     months: list[int] = []
     for text in texts:
         years.update((y, other) for y, other in year_variants(text).items() if _a_year(text, y))
+        found |= provinces_in(text)
         low = text.lower()
-        bounds = lru_cache(maxsize=1)(lambda low=low: _word_bounds(low))  # segmented only when needed
-        for province, names in province_names():
-            if names not in found and any(_names_in(low, n, province, bounds) for n in names):
-                found.append(names)
         months += [m for m in range(12) if m not in months and _month_in(low, m)]
-    return Anchors(tuple(sorted(years.items())), tuple(found), tuple(sorted(months)))
+    return Anchors(tuple(sorted(years.items())), tuple(sorted(found)), tuple(sorted(months)))

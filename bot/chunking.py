@@ -66,8 +66,11 @@ def chunk_document(doc: Document, params: ChunkParams) -> list[Chunk]:
         spans: list[Span] = []
         for m in _PARA.finditer(body):
             spans += sentence_spans(m.group(), section.body_start + m.start(), params.max_tokens)
-        for group in pack(spans, params):
+        groups = pack(spans, params)
+        for g, group in enumerate(groups):
             start, end = group[0].start, group[-1].end
+            following = groups[g + 1][0].start if g + 1 < len(groups) else end
+            after = doc.text[end:following] if following > end else ""
             raw = doc.text[start:end]
             first = start + len(raw) - len(raw.lstrip())  # where the stripped text begins
             text = raw.strip()
@@ -76,7 +79,7 @@ def chunk_document(doc: Document, params: ChunkParams) -> list[Chunk]:
             chunks.append(Chunk(
                 chunk_id=f"{doc.doc_id}#{len(chunks)}", doc_id=doc.doc_id,
                 text=text, section=section.heading,
-                start=start, end=end, source=doc.source, marks=marks,
+                start=start, end=end, source=doc.source, marks=marks, after=after,
             ))
     return chunks
 

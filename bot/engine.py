@@ -136,13 +136,16 @@ class Engine:
         english = language(text) == "en"
         weights = self.english_weights if english else self.weights
         scored = index.retriever.search(Query.of(vec, tokens, query), max(k, ANCHOR_POOL), weights, also=also)
-        # a question that names a year or a province is answered by a passage that names it too
+        # a question that names a year or a province is answered by a passage that names it too:
+        # of the best ANCHOR_POOL, those that do come first (in fused order within a rank)
         anchors = anchors_of(query, about)
-        ranks = [anchors.rank(indexed_text(index.passages[s.index].chunk)) for s in scored] if anchors else []
-        named = [r > 0 for r in ranks]
+        named: list[bool] = []
         if anchors:
-            order = sorted(range(len(scored)), key=lambda j: -ranks[j])  # stable: fused order within a rank
-            scored = [scored[j] for j in order]
+            pool = [index.passages[s.index] for s in scored[:ANCHOR_POOL]]
+            ranks = [anchors.rank(indexed_text(p.chunk), index.provinces(p)) for p in pool]
+            named = [r > 0 for r in ranks]
+            order = sorted(range(len(pool)), key=lambda j: -ranks[j])
+            scored = [scored[j] for j in order] + scored[ANCHOR_POOL:]
         scored = scored[:k]
         hits = tuple(Hit(index.passages[s.index].chunk, s.score, s.dense, s.lexical,
                          index.cited(index.passages[s.index])) for s in scored)

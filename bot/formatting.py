@@ -328,7 +328,7 @@ def pack(fragments: Iterable[str], limit: int = LIMIT, sep: str = "\n\n") -> lis
 
 _BULLET = re.compile(r"^( *)[-*+] ", re.M)  # sub-items come from the index as "◦ "
 # tags of inline markup, outermost first: a link may hold bold and italic; code holds nothing, and
-# Telegram lets no bold or italic hold code, so code inside them is shown as their text
+# Telegram lets no link, bold or italic hold code, so code inside them is shown as their text
 _ORDER = ("a", "b", "i", "code")
 
 
@@ -368,7 +368,7 @@ def render_bold(text: str, spans: Sequence[tuple[int, int]], start: int = 0, end
         for s, e, kind, href in marks:
             if s <= a and b <= e and not (kind == "a" and not href.startswith(("https://", "http://"))):
                 active.setdefault(kind, href)
-        if "code" in active and ("b" in active or "i" in active):
+        if "code" in active and ("b" in active or "i" in active or "a" in active):
             del active["code"]
         tags = [k for k in _ORDER if k in active]
         opened = "".join(f'<a href="{esc(active["a"])}">' if k == "a" else f"<{k}>" for k in tags)
@@ -502,7 +502,10 @@ def answer_message(answer: Answer, lang: str) -> str:
     head = _notice(answer.notice)
     foot = sources_footer(answer, lang)
     room = LIMIT - tg_len(head) - tg_len(foot) - 8
-    lead = f"<b>{_clip(lead_text(answer), max(60, room // 3))}</b>" if answer.highlights else ""
+    text = lead_text(answer)
+    # a list answer is its items: it may take two thirds of the message, the context quote the rest
+    share = 2 / 3 if "\n" in text else 1 / 3
+    lead = f"<b>{_clip(text, max(60, int(room * share)))}</b>" if answer.highlights else ""
     quote_open, quote_close = "<blockquote expandable>", "</blockquote>"
     budget = room - tg_len(lead) - tg_len(quote_open + quote_close) - 4
     body = fit_passage(top.text, answer.highlights, budget, mark=not lead, marks=top.marks)

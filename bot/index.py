@@ -33,7 +33,7 @@ from .types import Chunk, Document, Source
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 TEXT_VERSION = 4  # bump when normalization, tokenization or sentence splitting changes
 VECTOR_FILES = ("chunks.jsonl", "embeddings.npy", "headings.npy", "units.npy")
 FILES = (*VECTOR_FILES, "faiss.index", "glossary.json")
@@ -111,6 +111,9 @@ class LoadedIndex:
     # per passage, worked out the first time a question needs it and kept
     _sentence_words: dict[str, list[frozenset[str]]] = field(default_factory=dict, repr=False)
     _grams: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _provinces: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _joined: dict[str, "Passage | None"] = field(default_factory=dict, repr=False)
+    _next: dict[str, "Passage"] = field(default_factory=dict, repr=False)  # the next chunk of each one's section
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -136,22 +139,44 @@ class LoadedIndex:
                     out.append(CitedSource(**known[i]))
         return tuple(out)
 
+    def provinces(self, p: Passage) -> frozenset[str]:
+        """The provinces the passage names (heading line included), by their Thai names."""
+        key = p.chunk.chunk_id
+        if key not in self._provinces:
+            from .anchors import provinces_in
+
+            self._provinces[key] = provinces_in(indexed_text(p.chunk))
+        return self._provinces[key]
+
     def continued(self, p: Passage) -> Passage | None:
         """The passage joined with the next chunk of the same section (the sentences they share
-        once), for an answer whose list runs on past the passage's end; None at a section's end."""
-        c = p.chunk
-        after = [q for q in self.passages if q.chunk.doc_id == c.doc_id and q.chunk.section == c.section
-                 and q.chunk.start > c.start and q.chunk.end > c.end]
-        if not after:
+        once), for an answer whose list runs on past the passage's end; None at a section's end.
+        Joined passages are kept: the same answer costs the join once."""
+        key = p.chunk.chunk_id
+        if key in self._joined:
+            return self._joined[key]
+        if not self._next:
+            by_section: dict[tuple[str, str], list[Passage]] = {}
+            for q in self.passages:
+                by_section.setdefault((q.chunk.doc_id, q.chunk.section), []).append(q)
+            for group in by_section.values():
+                group.sort(key=lambda q: q.chunk.start)
+                self._next.update((a.chunk.chunk_id, b) for a, b in zip(group, group[1:]))
+        nxt = self._next.get(key.rsplit("+", 1)[-1])  # a joined passage goes on after its last chunk
+        if nxt is None:
+            self._joined[key] = None
             return None
-        n = min(after, key=lambda q: q.chunk.start).chunk
-        cut = max(0, c.end - n.start)
-        shift = len(c.text) + (0 if cut else 1) - cut
-        text = c.text + ("" if cut else "\n") + n.text[cut:]
-        marks = c.marks + tuple((a + shift, b + shift, k, h) for a, b, k, h in n.marks if a >= cut)
-        known = [CitedSource(**x) for x in self.documents.get(c.doc_id, {}).get("sources", [])]
-        joined = Chunk(f"{c.chunk_id}+{n.chunk_id}", c.doc_id, text, c.section, c.start, n.end, c.source, marks)
-        return Passage(joined, p.tokens, _sentence_spans(text), _citations(text, known))
+        c, n = p.chunk, nxt.chunk
+        cut = min(max(0, c.end - n.start), len(n.text))  # what the two chunks share, in n's text
+        sep = "" if cut else c.after
+        shift = len(c.text) + len(sep) - cut
+        text = c.text + sep + n.text[cut:]
+        marks = c.marks + tuple((max(a, cut) + shift, b + shift, k, h) for a, b, k, h in n.marks if b > cut)
+        joined = Chunk(f"{key}+{n.chunk_id}", c.doc_id, text, c.section, c.start, n.end, c.source, marks, n.after)
+        out = Passage(joined, p.tokens, p.sentences + [(a + shift, b + shift) for a, b in nxt.sentences if a >= cut],
+                      p.citations + [(a + shift, b + shift, ix) for a, b, ix in nxt.citations if a >= cut])
+        self._joined[key] = out
+        return out
 
     def char_grams(self, p: Passage) -> frozenset[str]:
         """The character 3-grams of the passage as indexed (heading line included)."""
@@ -200,12 +225,13 @@ def _passage_to_json(p: Passage) -> dict[str, Any]:
     c = p.chunk
     return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text, "section": c.section,
             "start": c.start, "end": c.end, "source": asdict(c.source), "tokens": p.tokens,
-            "sentences": p.sentences, "citations": p.citations, "marks": c.marks}
+            "sentences": p.sentences, "citations": p.citations, "marks": c.marks, "after": c.after}
 
 
 def _passage_from_json(d: dict[str, Any]) -> Passage:
     chunk = Chunk(d["chunk_id"], d["doc_id"], d["text"], d["section"], d["start"], d["end"],
-                  Source(**d["source"]), tuple((a, b, k, h) for a, b, k, h in d.get("marks", [])))
+                  Source(**d["source"]), tuple((a, b, k, h) for a, b, k, h in d.get("marks", [])),
+                  d.get("after", ""))
     return Passage(chunk, d["tokens"], [tuple(s) for s in d["sentences"]],
                    [(a, b, list(ix)) for a, b, ix in d.get("citations", [])])
 

@@ -60,6 +60,7 @@ class Chunk:
     end: int
     source: Source
     marks: tuple[Mark, ...] = ()  # inline markup in ``text`` (bold, italic, code, links)
+    after: str = ""  # the white space between this chunk and the next of its section, when they don't overlap
 
     def header(self) -> str:
         """The title and section line prepended when a chunk is embedded and indexed."""

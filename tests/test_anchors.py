@@ -15,11 +15,16 @@ from bot.query import expand_short_years
     ("โคราชได้ตราแล้วยัง", set(), "นครราชสีมา", ()),  # the spoken name, from the variant table
     ("จังหวัดเลยได้ตราไหม", set(), "เลย", ()),
     ("ประชุมเมื่อ 7 ก.พ. 2562", {"2562", "2019"}, None, (1,)),
+    ("ปี 2566 เมืองอัจฉริยะมีกี่แห่ง", {"2566", "2023"}, None, ()),  # a year word before it: a year
+    ("In 2023, how many cities were certified?", {"2023", "2566"}, None, ()),
+    ("พ.ศ.2566 มีกี่เมือง", {"2566", "2023"}, None, ()),
+    ("2018 may be the year", {"2018", "2561"}, None, ()),  # "may" beside a year is not May
+    ("ปี 2566 ก.พ.ร. ประเมินอะไร", {"2566", "2023"}, None, ()),  # nor "ก.พ." inside "ก.พ.ร."
 ])
 def test_what_a_question_names(question, years, province, months):
     a = anchors_of(question)
     assert {y for pair in a.years for y in pair} == years
-    assert ([province] if province else []) == [next(n for n in names if n == province) for names in a.provinces]
+    assert a.provinces == ((province,) if province else ())
     assert a.months == months
 
 
@@ -36,6 +41,12 @@ def test_what_a_question_names(question, years, province, months):
 ])
 def test_everyday_words_are_not_anchors(question):
     assert not anchors_of(question)
+
+
+def test_a_passage_names_a_province_as_a_question_does():
+    a = anchors_of("จังหวัดแพร่ได้ตราหรือยัง")
+    assert not a.named_in("depa เผยแพร่รายชื่อเมืองที่ได้ตรา")  # "แพร่" inside "เผยแพร่"
+    assert a.named_in("เทศบาลเมืองแพร่ จังหวัดแพร่ ได้ตรา")
 
 
 def test_a_passage_ranks_by_what_it_names():

@@ -115,3 +115,34 @@ def test_an_index_that_passes_its_checksums_but_does_not_load_is_rebuilt(setting
     engine = Engine.load(settings, embedder=fake_embedder)
     assert len(calls) == 2 and len(fake_embedder.embedded) > before  # rebuilt from scratch, then loaded
     assert engine.ask("เขตส่งเสริมเมืองอัจฉริยะมีกี่เมือง").hits
+
+
+@pytest.mark.parametrize("overlap", [0, 1, 2])
+def test_chunks_joined_again_give_back_their_section(settings, fake_embedder, overlap):
+    """LoadedIndex.continued (a list answer that runs past its chunk): joining a section's chunks
+    one after another gives back its text exactly, with its inline marks, shared sentences once."""
+    from bot.engine import Engine
+
+    line = " ".join(f"ประโยคที่ {n} ของย่อหน้าเดียวกันซึ่งยาวพอสมควร [ลิงก์ที่ {n}](https://example.org/{n})"
+                    for n in range(1, 13))
+    (settings.knowledge_dir / "long.md").write_text(
+        f"---\ntitle: ยาว\n---\n# ยาว\n\n## ส่วนเดียว\n\n{line}\n\n- ข้อหนึ่ง **หนา**\n- ข้อสอง\n", encoding="utf-8")
+    engine = Engine.load(settings.model_copy(update={"chunk_max_tokens": 30, "chunk_overlap": overlap}),
+                         embedder=fake_embedder)
+    index = engine.index
+    parts = sorted((p for p in index.passages if p.chunk.doc_id == "long.md"), key=lambda p: p.chunk.start)
+    assert len(parts) >= 3
+    joined = parts[0]
+    while (more := index.continued(joined)) is not None:
+        joined = more
+    expected = line.replace("[", "").replace("]", "")
+    for n in range(1, 13):
+        expected = expected.replace(f"(https://example.org/{n})", "")
+    assert joined.chunk.text == expected + "\n\n- ข้อหนึ่ง หนา\n- ข้อสอง"
+    links = [(joined.chunk.text[a:b], h) for a, b, k, h in joined.chunk.marks if k == "a"]
+    assert links == [(f"ลิงก์ที่ {n}", f"https://example.org/{n}") for n in range(1, 13)]
+    assert [joined.chunk.text[a:b] for a, b, k, _ in joined.chunk.marks if k == "b"] == ["หนา"]
+    # its sentences are the sections' sentences, each once, in order
+    texts = [joined.chunk.text[a:b] for a, b in joined.sentences]
+    assert texts == sorted(set(texts), key=texts.index) and texts[-1] == "- ข้อสอง"
+    assert index.continued(joined) is None
