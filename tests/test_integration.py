@@ -42,8 +42,8 @@ def test_questions_in_users_voices(real_engine):
     (README), as a floor against regressions."""
     res = evaluate_domain(real_engine, read_jsonl(SHARED / "eval" / "users-dev.jsonl"))
     figs = res.figures()
-    assert figs["top1"] >= 0.82 and figs["top3"] >= 0.93, figs
-    assert figs["correct"] >= 0.7 and figs["rejected_out"] >= 0.8 and figs["wrong"] <= 0.115, figs
+    assert figs["top1"] >= 0.83 and figs["top3"] >= 0.94, figs
+    assert figs["correct"] >= 0.71 and figs["rejected_out"] >= 0.8 and figs["wrong"] <= 0.11, figs
     styles = figs["top1_by_style"]
     assert styles["short-year"] >= 0.95 and styles["typo"] >= 0.95 and styles["english"] >= 0.7, styles
 
