@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .text import normalize_text
+from .text import normalize_text, strip_invisible
 from .types import Document, Mark, Section, Source
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,9 @@ def inline_markup(line: str) -> tuple[str, list[Mark]]:
                 if pos > a:
                     marks.append((a, pos, k, href))
             continue
-        text = {"softbreak": " ", "hardbreak": " "}.get(kind, tok.content)
+        # entities decode after normalization ("&#8203;", "&nbsp;"): clean what they bring back
+        text = {"softbreak": " ", "hardbreak": " "}.get(kind) or (
+            strip_invisible(tok.content) if kind != "code_inline" and "&" in line else tok.content)
         if kind == "code_inline" and text:
             marks.append((pos, pos + len(text), "code", ""))
         out.append(text)

@@ -360,7 +360,8 @@ def render_bold(text: str, spans: Sequence[tuple[int, int]], start: int = 0, end
     for a, b, _, _ in marks:
         cuts.update(x for x in (a, b) if start < x < end)
     edges = sorted(cuts)
-    out = []
+    out: list[str] = []
+    stack: list[tuple[str, str]] = []  # the tags open, outermost first (kind, href)
     for a, b in zip(edges, edges[1:]):
         active: dict[str, str] = {}
         if any(s <= a and b <= e for s, e in spans):
@@ -370,9 +371,15 @@ def render_bold(text: str, spans: Sequence[tuple[int, int]], start: int = 0, end
                 active.setdefault(kind, href)
         if "code" in active and ("b" in active or "i" in active or "a" in active):
             del active["code"]
-        tags = [k for k in _ORDER if k in active]
-        opened = "".join(f'<a href="{esc(active["a"])}">' if k == "a" else f"<{k}>" for k in tags)
-        out += [opened, esc(shown[a:b]), "".join(f"</{k}>" for k in reversed(tags))]
+        tags = [(k, active[k]) for k in _ORDER if k in active]
+        same = 0  # the tags already open that this segment keeps: close the rest, open the new ones
+        while same < min(len(stack), len(tags)) and stack[same] == tags[same]:
+            same += 1
+        out += [f"</{k}>" for k, _ in reversed(stack[same:])]
+        out += [f'<a href="{esc(h)}">' if k == "a" else f"<{k}>" for k, h in tags[same:]]
+        out.append(esc(shown[a:b]))
+        stack = tags
+    out += [f"</{k}>" for k, _ in reversed(stack)]
     return "".join(out)
 
 

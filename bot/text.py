@@ -23,7 +23,8 @@ _WORD = re.compile(r"[\w\u0E00-\u0E7F]", re.UNICODE)
 _INVISIBLE = {chr(c) for c in range(0x20) if chr(c) not in "\n\t"} | {"\x7f"}
 
 
-def _strip_invisible(text: str) -> str:
+def strip_invisible(text: str) -> str:
+    """Control, format and invisible characters removed; every kind of space a plain space."""
     out = []
     for ch in text:
         if ch in _INVISIBLE:
@@ -46,7 +47,7 @@ def normalize_text(text: str) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _strip_invisible(text)
+    text = strip_invisible(text)
     text = thai_digit_to_arabic_digit(text)
     # line by line: PyThaiNLP's normalize would also merge the blank lines between paragraphs
     text = "\n".join(_SPACES.sub(" ", thai_normalize(line)).strip() for line in text.split("\n"))

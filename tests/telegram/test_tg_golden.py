@@ -85,7 +85,10 @@ def test_markup_that_overlaps_the_answer_nests_properly():
     html = render_bold(text, [(0, text.index("ลิงก์") + 2)], marks=marks)
     parse_html(html)  # balanced, only Telegram's tags
     assert "<code>" not in html  # Telegram lets no bold hold code: it shows as bold text
-    assert '<a href="https://x.org"><b>ลิ</b></a><a href="https://x.org"><b>งก์</b></a>' in html
+    # each tag opened once and closed in order: the link holds the bold, not the other way round
+    assert html == '<b>ก่อน ตัวหนา </b><a href="https://x.org"><b>ลิงก์</b></a><b> โค้ด</b> หลัง'
+    _, marks2 = inline_markup("**a** [b **c** d](https://y.org) e")
+    assert render_bold("a b c d e", [], marks=marks2) == '<b>a</b> <a href="https://y.org">b <b>c</b> d</a> e'
 
 
 @pytest.mark.parametrize("line", ["javascript:alert(1)", "[ลิงก์](javascript:alert(1))", "[x](/relative)"])
@@ -101,3 +104,7 @@ def test_the_terminal_shows_bullets_and_each_links_address(chunks):
     assert plain_text(c.text, c.marks).split("\n")[1:] == [
         "• ใบประกาศนียบัตรจาก depa", "◦ ย่อย: ใช้ ตราสัญลักษณ์ ได้",
         "• ยื่นขอ BOI ตามประกาศของบีโอไอ (https://www.boi.go.th/%E0%B8%9B%E0%B8%A3%E0%B8%B0%E0%B8%81%E0%B8%B2%E0%B8%A8?a=1&b=2)"]
+
+
+def test_entities_bring_back_no_invisible_characters():
+    assert inline_markup("ก&#8203;ข&nbsp;ค **ง** &amp; จ") == ("กข ค ง & จ", [(5, 6, "b", "")])
