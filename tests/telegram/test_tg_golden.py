@@ -110,17 +110,25 @@ def test_entities_bring_back_no_invisible_characters():
     assert inline_markup("ก&#8203;ข&nbsp;ค **ง** &amp; จ") == ("กข ค ง & จ", [(5, 6, "b", "")])
 
 
-def test_a_citation_that_resolves_to_nothing_leaves_the_documents_link(settings, fake_embedder):
+def test_a_citation_that_resolves_to_nothing_leaves_the_documents_link(tmp_path: Path):
     """Through indexing: the inline citation names a source the front matter doesn't list, so the
     answer links the document itself and no made-up source."""
+    from tests.conftest import FakeEmbedder
+
+    from bot.config import Settings
     from bot.engine import Engine
 
-    (settings.knowledge_dir / "cite.md").write_text(
+    knowledge = tmp_path / "knowledge"  # its own folder: never the project's knowledge/
+    knowledge.mkdir()
+    settings = Settings(_env_file=None, knowledge_dir=knowledge, index_dir=tmp_path / "index",
+                        cache_dir=tmp_path / "cache", embedding_model="fake-hash",
+                        database_path=tmp_path / "bot.sqlite3", answer_threshold=0.0)
+    (knowledge / "cite.md").write_text(
         "---\ntitle: เอกสารอ้างอิง\nurl: https://example.org/cite\nsources:\n"
         "  - title: ข่าวจริง\n    publisher: มติชน\n    url: https://www.matichon.co.th/real\n    date: 2025-08-27\n---\n"
         "# เอกสารอ้างอิง\n\n## ตัวเลขแปลก\n\nหอดูดาวเมืองอัจฉริยะมีกล้องโทรทรรศน์ 12 ตัว (ที่มา: สำนักข่าวที่ไม่มีในรายการ, 2568)\n",
         encoding="utf-8")
-    engine = Engine.load(settings.model_copy(update={"answer_threshold": 0.0}), embedder=fake_embedder)
+    engine = Engine.load(settings, embedder=FakeEmbedder())
     answer = engine.ask("หอดูดาวเมืองอัจฉริยะมีกล้องโทรทรรศน์กี่ตัว")
     assert answer.answered and answer.hits[0].chunk.doc_id == "cite.md" and answer.citations == ()
     html = answer_message(answer, "th")
