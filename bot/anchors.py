@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from .query import _word_bounds, thai_bounded, variant_table
+from .query import word_bounds, thai_bounded, variant_table
 from .text import year_variants
 
 # Province names that are also everyday words ("ได้เลย", "แพร่ข่าว", "ตากแดด"): a question names the
@@ -89,7 +89,7 @@ def _names_in(text: str, name: str, province: str, bounds: Callable[[], set[int]
 def provinces_in(text: str) -> frozenset[str]:
     """The provinces a text names, by their Thai names (questions and passages alike)."""
     low = text.lower()
-    bounds = lru_cache(maxsize=1)(lambda: _word_bounds(low))  # segmented only when a name is found
+    bounds = lru_cache(maxsize=1)(lambda: word_bounds(low))  # segmented only when a name is found
     return frozenset(th for th, names in province_names() if any(_names_in(low, n, th, bounds) for n in names))
 
 

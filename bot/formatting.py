@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Literal
@@ -332,6 +333,7 @@ _BULLET = re.compile(r"^( *)[-*+] ", re.M)  # sub-items come from the index as "
 _ORDER = ("a", "b", "i", "code")
 
 
+@lru_cache(maxsize=256)
 def bullets(text: str) -> str:
     """Markdown list markers at the start of a line as bullets ("- " -> "• ", nested "◦ "), the
     length unchanged so that offsets into the text stay valid."""

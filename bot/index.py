@@ -21,6 +21,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
+from .anchors import provinces_in
 from .chunking import ChunkParams, chunk_document
 from .config import Settings
 from .documents import Problem, file_digest, knowledge_files, load_documents
@@ -143,8 +144,6 @@ class LoadedIndex:
         """The provinces the passage names (heading line included), by their Thai names."""
         key = p.chunk.chunk_id
         if key not in self._provinces:
-            from .anchors import provinces_in
-
             self._provinces[key] = provinces_in(indexed_text(p.chunk))
         return self._provinces[key]
 

@@ -79,7 +79,7 @@ def variant_terms(text: str) -> list[str]:
     A variant counts only as whole words: a Latin one between non-letters, a Thai one starting and
     ending at word boundaries of the text's segmentation (so "อบต" is not found in "มอบตรา")."""
     low = text.lower()
-    bounds = _word_bounds(low)
+    bounds = word_bounds(low)
     found: list[str] = []
     taken = [False] * len(low)
     for variant, terms in variant_table():
@@ -107,7 +107,7 @@ def thai_bounded(text: str, i: int, j: int, bounds: set[int]) -> bool:
             and (j == len(text) or j in bounds or not letter(text[j])))
 
 
-def _word_bounds(text: str) -> set[int]:
+def word_bounds(text: str) -> set[int]:
     """Offsets where newmm words start or end."""
     from pythainlp.tokenize import word_tokenize
 

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,30 +61,37 @@ def thai_questions(n: int) -> list[str]:
     return list(itertools.islice(itertools.cycle(found), n))
 
 
-def run(n: int, timeout: float) -> dict[str, float | int]:
-    questions = thai_questions(n)
+@contextmanager
+def bot_on_stand_in():
+    """The real bot process polling a stand-in Bot API, in a folder of its own; both stopped after."""
     server = FakeTelegram().start()
-    updates = Updates()
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
         bot = BotProcess(server, Path(tmp))
         try:
-            started = time.monotonic()
-            bot.start()
-            startup = time.monotonic() - started
-            latencies = []
-            for i, question in enumerate(questions):
-                user = FIRST_USER + i
-                update_id = server.push(updates.text(user, question))
-                reply = server.wait_sent(user, 1, timeout=timeout)[0]
-                latencies.append((reply.at - server.delivered[update_id]) * 1000)
-            rss = bot.rss_mb()
-            code, stop_seconds = bot.terminate()
-            with sqlite3.connect(Path(tmp) / "data" / "bot.sqlite3") as db:  # as the bot recorded them
-                inside = [ms for (ms,) in db.execute("SELECT latency_ms FROM questions")]
-                answered = db.execute("SELECT COALESCE(SUM(answered), 0) FROM questions").fetchone()[0]
+            yield server, bot, Path(tmp)
         finally:
             bot.kill()
             server.stop()
+
+
+def run(n: int, timeout: float) -> dict[str, float | int]:
+    questions = thai_questions(n)
+    updates = Updates()
+    with bot_on_stand_in() as (server, bot, folder):
+        started = time.monotonic()
+        bot.start()
+        startup = time.monotonic() - started
+        latencies = []
+        for i, question in enumerate(questions):
+            user = FIRST_USER + i
+            update_id = server.push(updates.text(user, question))
+            reply = server.wait_sent(user, 1, timeout=timeout)[0]
+            latencies.append((reply.at - server.delivered[update_id]) * 1000)
+        rss = bot.rss_mb()
+        code, stop_seconds = bot.terminate()
+        with sqlite3.connect(folder / "data" / "bot.sqlite3") as db:  # as the bot recorded them
+            inside = [ms for (ms,) in db.execute("SELECT latency_ms FROM questions")]
+            answered = db.execute("SELECT COALESCE(SUM(answered), 0) FROM questions").fetchone()[0]
     return {"questions": n, "distinct_questions": len(set(questions)), "p50_ms": round(percentile(latencies, 50), 1),
             "p95_ms": round(percentile(latencies, 95), 1), "max_ms": round(max(latencies), 1),
             "mean_ms": round(statistics.fmean(latencies), 1),
@@ -114,52 +122,46 @@ def engine_cpu_ms(questions: list[str]) -> float:
 
 def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str, float | int | None]:
     questions = thai_questions(n)
-    server = FakeTelegram().start()
     updates = Updates()
-    with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
-        bot = BotProcess(server, Path(tmp))
-        try:
-            bot.start()
-            for i in range(min(20, n)):  # warm-up, not measured
-                server.push(updates.text(FIRST_USER - 1 - i, questions[i]))
-                server.wait_sent(FIRST_USER - 1 - i, 1, timeout=timeout)
-            latencies: list[float] = []  # of the questions answered (not told to wait)
-            waited: list[float] = []
-            lock = threading.Lock()
-            busy = {TEXTS["th"]["busy"], TEXTS["en"]["busy"]}
+    with bot_on_stand_in() as (server, bot, _):
+        bot.start()
+        for i in range(min(20, n)):  # warm-up, not measured
+            server.push(updates.text(FIRST_USER - 1 - i, questions[i]))
+            server.wait_sent(FIRST_USER - 1 - i, 1, timeout=timeout)
+        latencies: list[float] = []  # of the questions answered (not told to wait)
+        waited: list[float] = []
+        lock = threading.Lock()
+        busy = {TEXTS["th"]["busy"], TEXTS["en"]["busy"]}
 
-            def note(reply, update_id: int) -> None:
-                ms = (reply.at - server.delivered[update_id]) * 1000
-                with lock:
-                    (waited if reply.params.get("text") in busy else latencies).append(ms)
-            cpu_before, started = cpu_seconds(bot.pid), time.monotonic()
-            if burst:
-                ids = [(FIRST_USER + i, server.push(updates.text(FIRST_USER + i, q))) for i, q in enumerate(questions)]
-                for user, update_id in ids:
-                    note(server.wait_sent(user, 1, timeout=timeout)[0], update_id)
-            else:
-                counter = itertools.count()
+        def note(reply, update_id: int) -> None:
+            ms = (reply.at - server.delivered[update_id]) * 1000
+            with lock:
+                (waited if reply.params.get("text") in busy else latencies).append(ms)
+        cpu_before, started = cpu_seconds(bot.pid), time.monotonic()
+        if burst:
+            ids = [(FIRST_USER + i, server.push(updates.text(FIRST_USER + i, q))) for i, q in enumerate(questions)]
+            for user, update_id in ids:
+                note(server.wait_sent(user, 1, timeout=timeout)[0], update_id)
+        else:
+            counter = itertools.count()
 
-                def user_loop() -> None:
-                    while (i := next(counter)) < n:
-                        user = FIRST_USER + i
-                        update_id = server.push(updates.text(user, questions[i]))
-                        reply = server.wait_sent(user, 1, timeout=timeout)[0]
-                        note(reply, update_id)
-                        if reply.params.get("text") in busy:
-                            time.sleep(WAIT_WHEN_TOLD)  # as asked: waits a moment before asking again
+            def user_loop() -> None:
+                while (i := next(counter)) < n:
+                    user = FIRST_USER + i
+                    update_id = server.push(updates.text(user, questions[i]))
+                    reply = server.wait_sent(user, 1, timeout=timeout)[0]
+                    note(reply, update_id)
+                    if reply.params.get("text") in busy:
+                        time.sleep(WAIT_WHEN_TOLD)  # as asked: waits a moment before asking again
 
-                threads = [threading.Thread(target=user_loop) for _ in range(users)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-            elapsed = time.monotonic() - started
-            cpu = cpu_seconds(bot.pid) - cpu_before
-            rss = bot.rss_mb()
-        finally:
-            bot.kill()
-            server.stop()
+            threads = [threading.Thread(target=user_loop) for _ in range(users)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        elapsed = time.monotonic() - started
+        cpu = cpu_seconds(bot.pid) - cpu_before
+        rss = bot.rss_mb()
     engine_ms = engine_cpu_ms(sorted(set(questions))[:200])
     answered = len(latencies)
     return {"questions": n, "concurrency": n if burst else users, "burst": burst,
