@@ -36,7 +36,7 @@ ONNX_DIR = "onnx"
 ONNX_FILE = "e5-layers-int8.onnx"
 TABLE_FILE = "word-embeddings-fp16.npy"
 SPM_FILE = "tokenizer.spm"
-ONNX_VERSION = 3  # bump when the export or the quantization changes
+ONNX_VERSION = 4  # bump when the export or the quantization changes
 QUERY_PREFIX = "query: "
 CALIBRATION_FILE = "encoder_calibration.npz"
 SMOOTHING_ALPHA = 0.8  # measured 0.5-1.0 on the dev questions' cosine to the full model: 0.7-0.8 best
@@ -137,25 +137,22 @@ def export_onnx(model_dir: Path, alpha: float = SMOOTHING_ALPHA) -> Path:
             setattr(model.get_submodule(parent), attr, Smoothed(module, torch.from_numpy(maxima[name])))
 
     class Pooled(torch.nn.Module):
+        """One text, no padding: no attention mask, and the mean over all of its tokens."""
+
         def __init__(self, inner: torch.nn.Module):
             super().__init__()
             self.inner = inner
 
-        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.inner(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, dim=-1)
+        def forward(self, inputs_embeds: torch.Tensor) -> torch.Tensor:
+            hidden = self.inner(inputs_embeds=inputs_embeds).last_hidden_state
+            return torch.nn.functional.normalize(hidden.mean(1), dim=-1)
 
-    x = torch.zeros(1, 4, table.shape[1])
     fp32 = work / "e5.onnx"
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on tracing; the parity test checks the result
-        torch.onnx.export(Pooled(model), (x, torch.ones(1, 4, dtype=torch.long)), str(fp32),
-                          input_names=["inputs_embeds", "attention_mask"], output_names=["embedding"],
-                          dynamic_axes={"inputs_embeds": {0: "batch", 1: "tokens"},
-                                        "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(Pooled(model), (torch.zeros(1, 4, table.shape[1]),), str(fp32),
+                          input_names=["inputs_embeds"], output_names=["embedding"],
+                          dynamic_axes={"inputs_embeds": {1: "tokens"}}, opset_version=17, dynamo=False)
     import onnx
 
     graph = onnx.load(str(fp32)).graph
@@ -201,12 +198,14 @@ class OnnxQueryEncoder:
 
     def encode(self, texts: list[str], prefix: str = QUERY_PREFIX) -> np.ndarray:
         """One text at a time: dynamic quantization scales each product's input by its largest
-        value, so in a padded batch a text's vector would depend on the others beside it."""
+        value, so in a padded batch a text's vector would depend on the others beside it (and one
+        text needs no attention mask: 7% faster)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for i, pieces in enumerate(self.tokenizer.encode([(prefix + t).strip() for t in texts])):
+        for i, text in enumerate(texts):
+            pieces = self.tokenizer.encode((prefix + text).strip())  # a list would start a thread pool
             ids = np.array([[self.bos, *pieces[:self.MAX_TOKENS - 2], self.eos]], dtype=np.int64)
             vectors = self.table[ids].astype(np.float32)
-            out[i] = self.session.run(None, {"inputs_embeds": vectors, "attention_mask": np.ones_like(ids)})[0][0]
+            out[i] = self.session.run(None, {"inputs_embeds": vectors})[0][0]
         return out
 
 

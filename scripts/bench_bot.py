@@ -87,7 +87,7 @@ def run(n: int, timeout: float) -> dict[str, float | int]:
             update_id = server.push(updates.text(user, question))
             reply = server.wait_sent(user, 1, timeout=timeout)[0]
             latencies.append((reply.at - server.delivered[update_id]) * 1000)
-        rss = bot.rss_mb()
+        rss, peak = bot.rss_mb(), bot.rss_mb(peak=True)
         code, stop_seconds = bot.terminate()
         with sqlite3.connect(folder / "data" / "bot.sqlite3") as db:  # as the bot recorded them
             inside = [ms for (ms,) in db.execute("SELECT latency_ms FROM questions")]
@@ -96,7 +96,7 @@ def run(n: int, timeout: float) -> dict[str, float | int]:
             "p95_ms": round(percentile(latencies, 95), 1), "max_ms": round(max(latencies), 1),
             "mean_ms": round(statistics.fmean(latencies), 1),
             "engine_p50_ms": round(percentile(inside, 50), 1), "engine_p95_ms": round(percentile(inside, 95), 1),
-            "answered": answered, "rss_mb": round(rss, 1), "startup_s": round(startup, 1),
+            "answered": answered, "rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1), "startup_s": round(startup, 1),
             "stop_s": round(stop_seconds, 2), "exit_code": code}
 
 

@@ -526,9 +526,10 @@ class BotProcess:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, peak: bool = False) -> float:
+        """Resident memory now, or its peak so far (``peak``)."""
         status = Path(f"/proc/{self.pid}/status").read_text()
-        kb = int(re.search(r"VmRSS:\s+(\d+)\s+kB", status).group(1))
+        kb = int(re.search(r"%s:\s+(\d+)\s+kB" % ("VmHWM" if peak else "VmRSS"), status).group(1))
         return kb / 1024
 
     def terminate(self, timeout: float = 15.0) -> tuple[int | None, float]:
