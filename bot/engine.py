@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .anchors import anchors_of
@@ -67,7 +68,13 @@ class Engine:
     def load(cls, settings: Settings, embedder: Embedder | None = None, build: bool = True,
              progress: bool = False, decision: Decision | None = None) -> "Engine":
         """Load the model and the index; an index that doesn't match is rebuilt (or refused)."""
-        embedder = embedder or make_embedder(settings)
+        if embedder is None:
+            # the model loads in C++ (onnxruntime, SentencePiece) while PyThaiNLP builds its word
+            # dictionary in Python: 0.6 s less of the ~2.5 s to a first answer, measured
+            with ThreadPoolExecutor(1, thread_name_prefix="load-model") as pool:
+                loading = pool.submit(make_embedder, settings)
+                words("ตราสัญลักษณ์เมืองอัจฉริยะ")
+                embedder = loading.result()
         store = IndexStore(settings)
         loaded, unloadable = None, False
         for attempt in range(3):  # a document edited while indexing means another (incremental) pass
