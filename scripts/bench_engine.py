@@ -21,6 +21,7 @@ figures measured in the same run, and ratios, rather than absolute times).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -58,38 +60,68 @@ def peak_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+)\s+kB", status).group(1)) / 1024
 
 
+class AskProcess:
+    """`smartcity-bot ask --json` reading questions from its stdin; its errors go to a file that is
+    shown if it fails, and a question not answered within ``timeout`` seconds stops the benchmark."""
+
+    def __init__(self, timeout: float = 120.0):
+        self.errors = tempfile.TemporaryFile("w+")
+        self.timeout = timeout
+        self.proc = subprocess.Popen([CLI, "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.errors, text=True, cwd=ROOT)
+
+    def ask(self, question: str) -> dict:
+        watchdog = threading.Timer(self.timeout, self.proc.kill)
+        watchdog.start()
+        try:
+            self.proc.stdin.write(question.replace("\n", " ") + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        finally:
+            watchdog.cancel()
+        if not line:
+            self.errors.seek(0)
+            raise SystemExit(f"`ask --json` stopped answering:\n{self.errors.read()[-2000:]}")
+        return json.loads(line)
+
+    def peak_mb(self) -> float:
+        return peak_mb(self.proc.pid)
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.errors.close()
+
+
 def first_answer(question: str) -> tuple[float, float]:
     """A fresh `ask --json`: seconds from start to its answer, and its peak memory (MB)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([CLI, "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    proc.stdin.write(question + "\n")
-    proc.stdin.flush()
-    json.loads(proc.stdout.readline())
-    wall = time.perf_counter() - t0
-    peak = peak_mb(proc.pid)
-    proc.stdin.close()
-    proc.wait(timeout=60)
-    return wall, peak
+    proc = AskProcess()
+    try:
+        proc.ask(question)
+        return time.perf_counter() - t0, proc.peak_mb()
+    finally:
+        proc.close()
 
 
 def through_ask(qs: list[str]) -> tuple[list[float], float]:
     """One `ask --json` process, questions one at a time: each one's milliseconds, and the peak MB."""
-    proc = subprocess.Popen([CLI, "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    proc = AskProcess()
     times = []
     try:
         for q in qs:
             t0 = time.perf_counter()
-            proc.stdin.write(q.replace("\n", " ") + "\n")
-            proc.stdin.flush()
-            json.loads(proc.stdout.readline())
+            proc.ask(q)
             times.append((time.perf_counter() - t0) * 1000)
-        peak = peak_mb(proc.pid)
+        return times, proc.peak_mb()
     finally:
-        proc.stdin.close()
-        proc.wait(timeout=60)
-    return times, peak
+        proc.close()
 
 
 def index_seconds() -> float:

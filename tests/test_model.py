@@ -93,12 +93,20 @@ def test_the_fast_encoders_tokenizer_matches_the_models(real_settings):
     full = Tokenizer.from_file(str(real_settings.model_path() / "tokenizer.json"))
     odd = ["  สวัสดี   ครับ  ", "😀👍🏽 ตราเมือง", "a\u200bb\u200cc", "ｆｕｌｌ　ｗｉｄｔｈ ๑๒๓", "tab\tand\nnewline",
            "\u0e01\u0e34\u0e48\u0e48", "x\x00y\x07z", "<b>&amp;</b> 'q' \"q\"", "ก" * 700, "①②③ ㎏ ﬁ", "e\u0301",
-           "\ufeffbom", "\u00a0nbsp\u2003em", "ปี๖๖ พ.ศ.๒๕๖๖"]
+           "\ufeffbom", "\u00a0nbsp\u2003em", "ปี๖๖ พ.ศ.๒๕๖๖", " ".join(["ab"] * 507), " ".join(["ab"] * 600),
+           "ตราสัญลักษณ์ " * 300]
     for text in _dev_questions() + odd:
-        mine = [fast.bos, *fast.tokenizer.encode(("query: " + text).strip())[:510], fast.eos]
-        theirs = full.encode("query: " + text.strip()).ids[:511]
-        theirs = theirs if len(theirs) < 511 else theirs[:510] + [fast.eos]
+        pieces = fast.tokenizer.encode(("query: " + text).strip())
+        mine = [fast.bos, *pieces[:510], fast.eos]  # as the encoder cuts: 512 tokens at most
+        theirs = full.encode("query: " + text.strip()).ids
+        theirs = theirs if len(theirs) <= 512 else theirs[:511] + [fast.eos]
         assert mine == theirs, text
+    assert any(len(fast.tokenizer.encode("query: " + t)) > 510 for t in odd)  # the cut is exercised
+    # the one deliberate difference: typed special tokens are text to SentencePiece, so a user can't
+    # inject "<s>" or "<mask>" (the tokenizers file would give their special ids)
+    for text in ["<s> hello", "x <mask> y", "a</s>", "<pad>", "<unk>"]:
+        ids = fast.tokenizer.encode("query: " + text)
+        assert not {fast.bos, fast.eos, fast.pad, 250001} & set(ids), text
 
 
 def test_answering_with_the_fast_encoder_loads_no_torch(real_settings):
