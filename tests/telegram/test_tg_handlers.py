@@ -84,12 +84,20 @@ async def test_unknown_command(bot, api: FakeTelegram, updates: Updates):
 
 
 # -- questions ----------------------------------------------------------------------------------------
-async def test_answer_shows_bold_passage_source_and_buttons(bot, api: FakeTelegram, updates: Updates):
-    await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
+async def test_a_slow_answer_shows_typing_first(bot, api: FakeTelegram, updates: Updates):
+    """An answer that takes longer than TYPING_AFTER (the fake engine's "ช้า" takes a second) shows
+    "typing…" in the chat before it arrives."""
+    await bot.feed(updates.text(USER, "ตอบช้า ๆ หน่อย ตราสัญลักษณ์มีกี่ประเภท"))
     typing = only(api.find("sendChatAction", chat_id=USER))
     assert typing.params["action"] == "typing"
     msg = only(api.sent(USER))
-    assert typing.at <= msg.at
+    assert typing.at < msg.at
+
+
+async def test_answer_shows_bold_passage_source_and_buttons(bot, api: FakeTelegram, updates: Updates):
+    await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
+    assert api.find("sendChatAction", chat_id=USER) == []  # answered at once: no "typing" first
+    msg = only(api.sent(USER))
     text = msg.params["text"]
     assert text.count("<b>ตราสัญลักษณ์เมืองอัจฉริยะแบ่งเป็น 2 ประเภท") == 1
     assert "&lt;b&gt;ไม่ใช่แท็ก&lt;/b&gt; &amp; สัญลักษณ์" in text  # document text escaped
