@@ -66,7 +66,12 @@ def cmd_index(settings: Settings, args) -> int:
             _stderr(f"warning: skipped {p}")
         return 0
     _stderr(f"indexing {settings.knowledge_dir} ({reason or 'forced'})")
-    report = store.build(embedder, progress=not args.quiet, force=args.force)
+    from .engine import release
+
+    try:
+        report = store.build(embedder, progress=not args.quiet, force=args.force)
+    finally:
+        release(embedder)
     for p in report.problems:
         _stderr(f"warning: skipped {p}")
     for doc in report.removed:

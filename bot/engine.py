@@ -46,6 +46,13 @@ MESSAGES = {
 }
 
 
+def release(embedder: Embedder) -> None:
+    """After indexing: an embedder that started something only for passages may stop it."""
+    free = getattr(embedder, "release", None)
+    if callable(free):
+        free()
+
+
 class Engine:
     def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex, decision: Decision | None = None):
         self.settings = settings
@@ -88,7 +95,10 @@ class Engine:
             if not build:
                 raise IndexError_(reason)
             log.warning("index needs building (%s); building it now", reason)
-            store.build(embedder, progress=progress, force=unloadable)  # nothing reused from what didn't load
+            try:
+                store.build(embedder, progress=progress, force=unloadable)  # nothing reused from what didn't load
+            finally:
+                release(embedder)
         if loaded is None:
             loaded = store.load(embedder.dimension)
         engine = cls(settings, embedder, loaded, decision)
@@ -98,7 +108,10 @@ class Engine:
     def reload(self, progress: bool = False) -> BuildReport:
         """Re-index the knowledge folder; the current index keeps serving until the new one is ready."""
         store = IndexStore(self.settings)
-        report = store.build(self.embedder, progress=progress)
+        try:
+            report = store.build(self.embedder, progress=progress)
+        finally:
+            release(self.embedder)
         fresh = store.load(self.embedder.dimension)
         rewriter = self._rewriter(fresh)
         with self._lock:

@@ -271,7 +271,7 @@ def export_once(model_dir: Path, force: bool = False) -> None:
 
 
 class FastEmbedder:
-    """Questions through the int8 ONNX encoder; passages through the full model, loaded on first use."""
+    """Questions through the int8 ONNX encoder; passages through the full model in a child process."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -284,8 +284,17 @@ class FastEmbedder:
         return self.encoder.encode(texts)
 
     def passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """By the full model, in a child process started on first use (bot.passage_worker)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
         if self._passages is None:
-            from .embedder import SentenceEmbedder
+            from .passage_worker import PassageWorker
 
-            self._passages = SentenceEmbedder(self.settings)
-        return self._passages.passages(texts, progress)
+            self._passages = PassageWorker(self.settings)
+        return self._passages.passages(texts)
+
+    def release(self) -> None:
+        """Stop the child once the passages are embedded (it holds ~1 GB while it lives)."""
+        if self._passages is not None:
+            self._passages.close()
+            self._passages = None

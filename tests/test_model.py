@@ -127,3 +127,35 @@ def test_answering_with_the_fast_encoder_loads_no_torch(real_settings):
     assert res.returncode == 0, res.stderr[-2000:]
     out = __import__("json").loads(res.stdout.strip().splitlines()[-1])
     assert out == {"torch": False, "st": False, "tokenizers": False, "hits": 5}
+
+
+def test_indexing_with_the_fast_encoder_leaves_torch_to_a_child_process(real_settings, tmp_path):
+    """A process serving with the fast encoder that (re-)indexes gets the passages' vectors from a
+    child process, so it never loads torch (which would keep ~1.1 GB after a /reload), and the child
+    is gone afterwards."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from bot.config import ROOT
+
+    knowledge = tmp_path / "knowledge"
+    knowledge.mkdir()
+    shutil.copy(ROOT / "knowledge" / "online-courses.md", knowledge)
+    code = f"""
+import sys, json, pathlib
+from bot.config import Settings
+from bot.engine import Engine
+s = Settings(_env_file=None, knowledge_dir=pathlib.Path({str(knowledge)!r}), index_dir=pathlib.Path({str(tmp_path / "index")!r}))
+e = Engine.load(s)
+doc = s.knowledge_dir / "online-courses.md"
+doc.write_text(doc.read_text(encoding="utf-8") + "\\nหลักสูตรเพิ่มเติมเปิดให้เรียนฟรีทางออนไลน์\\n", encoding="utf-8")
+report = e.reload()
+print(json.dumps({{"torch": "torch" in sys.modules, "embedded": report.embedded,
+                  "child": e.embedder._passages is not None, "hits": len(e.ask("Thai MOOC มีคอร์สอะไร").hits)}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["torch"] is False and out["child"] is False and out["embedded"] >= 1 and out["hits"] >= 3, out
