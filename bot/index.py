@@ -361,6 +361,12 @@ class IndexStore:
                 vectors += old_vecs[doc.doc_id]
                 report.reused += len(old_passages[doc.doc_id])
                 continue
+            if not todo:
+                # something to embed: an embedder that starts a model (FastEmbedder's child process)
+                # starts it now, and loads it while the passages are cut into words and sentences
+                start = getattr(embedder, "prepare", None)
+                if callable(start):
+                    start()
             chunks = chunk_document(doc, self.params)
             sources = sources_of(doc.meta)
             todo += [Passage(c, words(indexed_text(c)), _sentence_spans(c.text), _citations(c.text, sources))

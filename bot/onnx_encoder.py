@@ -283,14 +283,19 @@ class FastEmbedder:
     def queries(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts)
 
-    def passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """By the full model, in a child process started on first use (bot.passage_worker)."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+    def prepare(self) -> None:
+        """Start the child that embeds passages (it takes ~7 s to load torch and the model; the
+        index build cuts its passages into words and sentences meanwhile)."""
         if self._passages is None:
             from .passage_worker import PassageWorker
 
             self._passages = PassageWorker(self.settings)
+
+    def passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """By the full model, in a child process started on first use (bot.passage_worker)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        self.prepare()
         return self._passages.passages(texts)
 
     def release(self) -> None:
