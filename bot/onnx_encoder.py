@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ROOT, Settings
+from .e5model import QUERY_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ ONNX_FILE = "e5-layers-int8.onnx"
 TABLE_FILE = "word-embeddings-fp16.npy"
 SPM_FILE = "tokenizer.spm"
 ONNX_VERSION = 4  # bump when the export or the quantization changes
-QUERY_PREFIX = "query: "
 CALIBRATION_FILE = "encoder_calibration.npz"
 SMOOTHING_ALPHA = 0.8  # measured 0.5-1.0 on the dev questions' cosine to the full model: 0.7-0.8 best
 

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "telegram"))
+
+from tg_harness import memory_mb  # noqa: E402
 
 TARGET_STARTUP_S = 10.0
 TARGET_QUESTION_MS = 30.0
@@ -53,11 +55,6 @@ Engine.load(Settings())
 t2 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "load": t2 - t1}))
 """
-
-
-def peak_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+)\s+kB", status).group(1)) / 1024
 
 
 class AskProcess:
@@ -87,7 +84,7 @@ class AskProcess:
         return json.loads(line)
 
     def peak_mb(self) -> float:
-        return peak_mb(self.proc.pid)
+        return memory_mb(self.proc.pid, peak=True)
 
     def close(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):

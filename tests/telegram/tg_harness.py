@@ -132,6 +132,12 @@ class _Failure:
 DROP = -1  # handle()'s status for a call carried out whose connection is then dropped
 
 
+def memory_mb(pid: int, peak: bool = False) -> float:
+    """A process's resident memory (VmRSS), or its peak so far (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"%s:\s+(\d+)\s+kB" % ("VmHWM" if peak else "VmRSS"), status).group(1)) / 1024
+
+
 @dataclass
 class FakeTelegram:
     """A Bot API stand-in. ``base_url`` is what TELEGRAM_API_BASE_URL should be."""
@@ -528,9 +534,7 @@ class BotProcess:
 
     def rss_mb(self, peak: bool = False) -> float:
         """Resident memory now, or its peak so far (``peak``)."""
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        kb = int(re.search(r"%s:\s+(\d+)\s+kB" % ("VmHWM" if peak else "VmRSS"), status).group(1))
-        return kb / 1024
+        return memory_mb(self.pid, peak)
 
     def terminate(self, timeout: float = 15.0) -> tuple[int | None, float]:
         """SIGTERM; returns (exit code or None if it had to be killed, seconds it took)."""
