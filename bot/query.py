@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from .text import ENGLISH_STOPWORDS, english_to_thai_terms, language, words
+from .text import ENGLISH_STOPWORDS, english_to_thai_terms, language, segment, words
 
 # -- short Buddhist-era years -----------------------------------------------------------------------
 _MONTHS = ("ม.ค.|ก.พ.|มี.ค.|เม.ย.|พ.ค.|มิ.ย.|ก.ค.|ส.ค.|ก.ย.|ต.ค.|พ.ย.|ธ.ค.|มกราคม|กุมภาพันธ์|มีนาคม|เมษายน|"
@@ -109,10 +109,8 @@ def thai_bounded(text: str, i: int, j: int, bounds: set[int]) -> bool:
 
 def word_bounds(text: str) -> set[int]:
     """Offsets where newmm words start or end."""
-    from pythainlp.tokenize import word_tokenize
-
     out, pos = {0}, 0
-    for tok in word_tokenize(text, engine="newmm", keep_whitespace=True):
+    for tok in segment(text, keep_whitespace=True):
         pos += len(tok)
         out.add(pos)
     return out
@@ -241,9 +239,7 @@ class Speller:
         return "".join(out)
 
     def _correct_run(self, run: str) -> str:
-        from pythainlp.tokenize import word_tokenize
-
-        pieces = word_tokenize(run, engine="newmm", keep_whitespace=False)
+        pieces = segment(run)
         res, i = [], 0
         while i < len(pieces):
             for size in range(min(4, len(pieces) - i), 0, -1):
