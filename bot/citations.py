@@ -121,16 +121,20 @@ def resolve(item: str, sources: Iterable[CitedSource]) -> list[int]:
 
 
 def supporting(citations: Iterable[tuple[int, int]], spans: Iterable[tuple[int, int]], text: str) -> list[int]:
-    """Which of the citations (start, end) support the spans: those inside or right after them,
-    else the nearest one before them in the same paragraph (line)."""
+    """Which of the citations (start, end) support the spans. For each span: the citations inside
+    it or right after it; else the next one later in its paragraph (line), which is where a claim
+    that runs over several sentences is cited ("ก ... ข ... (ที่มา: Y)"); else the nearest one before
+    it in the paragraph."""
     cits = list(citations)
-    spans = sorted(spans)
-    if not spans:
-        return []
-    inside = [k for k, (s, _) in enumerate(cits) if any(a <= s <= b + 2 for a, b in spans)]
-    if inside:
-        return inside
-    first = spans[0][0]
-    line_start = text.rfind("\n", 0, first) + 1
-    before = [k for k, (s, e) in enumerate(cits) if line_start <= s and e <= first]
-    return before[-1:]
+    out: list[int] = []
+    for a, b in sorted(spans):
+        line_start = text.rfind("\n", 0, a) + 1
+        line_end = text.find("\n", b)
+        line_end = len(text) if line_end < 0 else line_end
+        found = [k for k, (s, _) in enumerate(cits) if a <= s <= b + 2]
+        if not found:
+            found = [k for k, (s, _) in enumerate(cits) if b < s < line_end][:1]
+        if not found:
+            found = [k for k, (s, e) in enumerate(cits) if line_start <= s and e <= a][-1:]
+        out += [k for k in found if k not in out]
+    return out

@@ -52,6 +52,19 @@ def test_the_supporting_citation_is_inside_the_answer_or_the_nearest_before_it()
     assert supporting(cits, [(e, e + 1)], text) == [1]
 
 
+def test_each_answer_sentence_keeps_its_own_citation_later_in_its_paragraph():
+    # the second sentence's claim is cited at the end of the sentence that continues it, not by
+    # the first sentence's citation
+    text = "ก ข (ที่มา: A, 2560) ค ง จ ฉ (ที่มา: B, 2561) ช\nซ (ที่มา: C, 2562)"
+    cits = [(x.start, x.end) for x in find(text)]
+    first = (text.index("ก"), text.index(")") + 1)
+    second = (text.index("ค"), text.index("ง") + 1)
+    assert supporting(cits, [first, second], text) == [0, 1]
+    assert supporting(cits, [second], text) == [1]  # never the next paragraph's
+    last = text.index("ช")
+    assert supporting(cits, [(last, last + 1)], text) == [1]  # nothing after it in its line: the one before
+
+
 def test_front_matter_sources_that_are_not_mappings_are_skipped():
     assert sources_of({"sources": ["just a string", {"publisher": "X", "url": "https://x"}]}) == [
         CitedSource("X", "", "", "https://x")]
