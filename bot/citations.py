@@ -136,5 +136,26 @@ def supporting(citations: Iterable[tuple[int, int]], spans: Iterable[tuple[int, 
             found = [k for k, (s, _) in enumerate(cits) if b < s < line_end][:1]
         if not found:
             found = [k for k, (s, e) in enumerate(cits) if line_start <= s and e <= a][-1:]
+        if not found and _LIST_ITEM.match(text, line_start):
+            found = _intro_citations(cits, text, line_start)
         out += [k for k in found if k not in out]
     return out
+
+
+# a line that is an item of a list: "1. …", "(2) …", "- …"
+_LIST_ITEM = re.compile(r"[ \t]*(?:\d+(?:\.\d+)*\.?|\(\d+\)|[-•◦*+])\s")
+
+
+def _intro_citations(cits: list[tuple[int, int]], text: str, line_start: int) -> list[int]:
+    """An uncited list item is supported by the citations of the line that introduces its list
+    (the nearest line above it, in the same block, that is not an item)."""
+    end = line_start - 1
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        if not line.strip():
+            return []  # a blank line: the list has no introduction in this passage
+        if not _LIST_ITEM.match(line):
+            return [k for k, (s, e) in enumerate(cits) if start <= s and e <= end]
+        end = start - 1
+    return []

@@ -84,3 +84,19 @@ def test_every_inline_citation_in_the_knowledge_base_names_exactly_one_source():
                     what = "no source" if not found else f"{len(found)} sources ({', '.join(sources[i].publisher for i in found)})"
                     problems.append(f"{path.name}: (ที่มา: {item}) resolves to {what}")
     assert not problems, "\n".join(problems)
+
+
+def test_an_uncited_list_item_takes_the_citation_of_the_line_introducing_its_list():
+    text = "ก่อนหน้า (ที่มา: A, 2560)\n\nรายชื่อ (ที่มา: B, 2561):\n1. หนึ่ง\n2. สอง (ที่มา: C, 2562)\n3. สาม"
+    cits = [(x.start, x.end) for x in find(text)]
+    one = text.index("หนึ่ง")
+    assert supporting(cits, [(one, one + 5)], text) == [1]
+    three = text.index("สาม")
+    assert supporting(cits, [(three, three + 3)], text) == [1]  # not the item above's own citation
+    two = text.index("สอง")
+    assert supporting(cits, [(two, two + 3)], text) == [2]
+    bare = "\n1. หนึ่ง\n2. สอง"  # a list with no introduction in the passage: nothing, not a guess
+    assert supporting([], [(bare.index("สอง"), len(bare))], bare) == []
+    after_blank = "ก (ที่มา: A, 2560)\n\n- ข"
+    b = after_blank.index("ข")
+    assert supporting([(x.start, x.end) for x in find(after_blank)], [(b, b + 1)], after_blank) == []
