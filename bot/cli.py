@@ -126,7 +126,8 @@ def cmd_ask(settings: Settings, args) -> int:
         if args.question:
             lines = [" ".join(args.question)]
         else:
-            lines = (line.rstrip("\n") for line in sys.stdin)
+            # bytes that are not UTF-8 become U+FFFD: one bad line must not end the batch
+            lines = (line.decode("utf-8", errors="replace").rstrip("\r\n") for line in sys.stdin.buffer)
         for line in lines:
             print(json.dumps(engine.ask(line).to_json(), ensure_ascii=False), flush=True)
         return 0

@@ -95,6 +95,16 @@ def test_ask_json_reads_stdin_and_keeps_the_order():
     assert "Traceback" not in res.stderr
 
 
+def test_ask_json_answers_every_line_even_after_bytes_that_are_not_utf8():
+    stdin = "ตราสัญลักษณ์เมืองอัจฉริยะแบ่งเป็นกี่ประเภท\n".encode() + b"\xff\xfe bad \xc3\n" + \
+        "เขตส่งเสริมเมืองอัจฉริยะคืออะไร\n".encode()
+    res = subprocess.run([*CLI, "ask", "--json"], input=stdin, capture_output=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.decode().splitlines()]
+    assert len(rows) == 3 and rows[0]["answered"] and rows[2]["answered"]
+    assert rows[1]["answered"] is False and b"Traceback" not in res.stderr
+
+
 def test_an_answer_cites_the_sources_of_its_sentence(real_engine):
     data = real_engine.ask("ตอนนี้มีเมืองอัจฉริยะที่ได้ตราแล้วทั้งหมดกี่เมือง").to_json()
     assert "37 เมือง" in data["answer"]

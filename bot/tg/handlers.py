@@ -20,11 +20,12 @@ from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from ..engine import knowledge_summary
+from ..index import Passage
 from ..formatting import (answer_message, more_results_messages, not_found_messages, reply_message,
                           section_messages, sources_messages, stats_messages, t, ui_language)
 from ..records import Records
 from ..text import normalize_text
-from ..types import Answer, Chunk
+from ..types import Answer
 from .keyboards import EXAMPLE, ButtonData, answer_keyboard, examples_keyboard, parse_button
 from .ratelimit import UserRateLimit, Verdict
 
@@ -120,7 +121,7 @@ class SmartCityBot:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
         self._reloading = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
-        self._chunks: tuple[Any, dict[str, Chunk]] | None = None
+        self._passages: tuple[Any, dict[str, Passage]] | None = None
 
     # -- wiring --------------------------------------------------------------------------------------
     def register(self, app: Application) -> None:
@@ -206,12 +207,14 @@ class SmartCityBot:
     def documents(self) -> list[dict[str, str]]:
         return knowledge_summary(self.engine.index)
 
-    def chunks(self) -> dict[str, Chunk]:
-        """chunk_id → chunk of the current index (rebuilt after a reload)."""
+    def passages(self) -> tuple[Any, dict[str, Passage]]:
+        """The current index and its chunk_id → passage, read once: a /reload that swaps the index
+        meanwhile cannot mix two indexes in one reply."""
         index = self.engine.index
-        if self._chunks is None or self._chunks[0] is not index:
-            self._chunks = (index, {p.chunk.chunk_id: p.chunk for p in index.passages})
-        return self._chunks[1]
+        cached = self._passages
+        if cached is None or cached[0] is not index:
+            cached = self._passages = (index, {p.chunk.chunk_id: p for p in index.passages})
+        return cached
 
     @staticmethod
     def language(update: Update, question: str = "") -> str:
@@ -272,10 +275,15 @@ class SmartCityBot:
             self._waiting -= 1
         latency_ms = (time.perf_counter() - started) * 1000
         a = reply.answer
-        answer_id = await asyncio.to_thread(
-            self.records.add_question, user_id, target.chat_type, question, a.answered, a.reason,
-            a.hits[0].chunk.doc_id if a.hits else None, latency_ms, [h.chunk.chunk_id for h in a.hits])
-        markup = answer_keyboard(answer_id, lang, more=len(a.hits) > 1) if a.answered and a.hits else None
+        try:
+            answer_id: int | None = await asyncio.to_thread(
+                self.records.add_question, user_id, target.chat_type, question, a.answered, a.reason,
+                a.hits[0].chunk.doc_id if a.hits else None, latency_ms, [h.chunk.chunk_id for h in a.hits])
+        except Exception:  # the record is bookkeeping: its failure must not cost the user the answer
+            log.exception("the question could not be recorded; answered without buttons")
+            answer_id = None
+        markup = (answer_keyboard(answer_id, lang, more=len(a.hits) > 1)
+                  if a.answered and a.hits and answer_id is not None else None)
         await self.send(context.bot, target, reply.messages, markup)
 
     async def ask_text(self, update: Update, context: Context, text: str) -> None:
@@ -389,16 +397,14 @@ class SmartCityBot:
         """More results or the full section of a recorded answer."""
         record = await asyncio.to_thread(self.records.question, button.number)
         lang = ui_language(language_code, record.text if record else "")
-        chunks = self.chunks()
-        found = [chunks[c] for c in (record.hits if record else ()) if c in chunks]
-        if not found or not record.hits or record.hits[0] not in chunks:
+        index, by_id = self.passages()
+        found = [by_id[c] for c in (record.hits if record else ()) if c in by_id]
+        if not found or not record.hits or record.hits[0] not in by_id:
             return [t(lang, "expired")]
-        index = self.engine.index
         if button.action == "more":
             more = found[1:1 + MORE_RESULTS]
-            by_id = {p.chunk.chunk_id: p for p in index.passages}
-            return more_results_messages(more, lang, [index.cited(by_id[c.chunk_id]) for c in more])
-        top = found[0]
+            return more_results_messages([p.chunk for p in more], lang, [index.cited(p) for p in more])
+        top = found[0].chunk
         passages = [p for p in index.passages if p.chunk.doc_id == top.doc_id and p.chunk.section == top.section]
         cited = list(dict.fromkeys(c for p in passages for c in index.cited(p)))
         return section_messages([p.chunk for p in passages], lang, cited)

@@ -272,6 +272,19 @@ async def test_every_button_press_is_answered_even_when_handling_it_fails(bot, a
     assert len(api.find("answerCallbackQuery")) == 2  # no button left spinning
 
 
+async def test_an_answer_is_sent_even_when_recording_the_question_fails(bot, api: FakeTelegram,
+                                                                        updates: Updates, monkeypatch, caplog):
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(bot.service.records, "add_question", locked)
+    await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
+    msg = only(api.sent(USER))
+    assert "<b>ตราสัญลักษณ์เมืองอัจฉริยะแบ่งเป็น 2 ประเภท" in msg.params["text"]  # the answer, not an apology
+    assert msg.buttons == []  # no record to vote on or to expand
+    assert any("could not be recorded" in r.getMessage() for r in caplog.records)
+
+
 async def test_more_results_and_full_section(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
     answer = only(api.sent(USER))
@@ -350,13 +363,6 @@ async def test_a_refused_send_does_not_stop_the_bot(bot, api: FakeTelegram, upda
     await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
     statuses = [c.status for c in api.find("sendMessage", chat_id=USER)]
     assert statuses[0] == 403 and statuses[-1] == 200
-
-
-def test_fake_engine_is_what_the_tests_think():
-    """Guards the fixtures: the canned answers the handler tests rely on."""
-    engine = FakeEngine()
-    assert engine.ask("x").answered and not engine.ask("ต้มยำ").answered
-    assert engine.ask("x").hits[0].chunk.text[slice(*engine.ask("x").highlights[0])].endswith("เมืองใหม่ทันสมัย")
 
 
 async def test_help_says_what_is_stored_and_for_how_long(bot, api: FakeTelegram, updates: Updates):

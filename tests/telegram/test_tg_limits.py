@@ -203,6 +203,9 @@ def test_protect_logs_quiets_http_loggers_and_wraps_handlers():
     root = logging.getLogger()
     handler = logging.StreamHandler()
     root.addHandler(handler)
+    loud = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    for name in loud:  # as a library or a user's logging config could leave them
+        logging.getLogger(name).setLevel(logging.DEBUG)
     try:
         protect_logs("123:SECRET")
         assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
@@ -210,6 +213,8 @@ def test_protect_logs_quiets_http_loggers_and_wraps_handlers():
         assert isinstance(handler.formatter, RedactingFormatter)
     finally:
         root.removeHandler(handler)
+        for name, level in loud.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def test_file_url():
