@@ -79,43 +79,46 @@ def cmd_index(settings: Settings, args) -> int:
 
 
 def _print_answer(answer, out=sys.stdout) -> None:
-    from .formatting import lead_text, plain_text
+    from .formatting import lead_text, message_text, notice_text, plain, plain_text, ui_language
 
-    if answer.notice:
-        print(f"({answer.notice})", file=out)
+    lang = ui_language(None, answer.question)
+    notice = notice_text(answer, lang)
+    if notice:
+        print(f"({notice})", file=out)
     if not answer.answered:
-        print(answer.answer, file=out)
+        print(message_text(answer, lang), file=out)
         if answer.reason == "not_found" and answer.hits:
-            print("\nเอกสารที่ใกล้เคียงที่สุด (ไม่ใช่คำตอบ):", file=out)
+            print("\n" + plain(lang, "cli_nearest"), file=out)
             for h in answer.hits[:3]:
                 print(f"  - {h.chunk.source.title} › {h.chunk.section}", file=out)
         return
     top = answer.hits[0]
     text = plain_text(top.chunk.text, top.chunk.marks)
-    bold, plain = ("\033[1m", "\033[0m") if out.isatty() else ("", "")
-    lead = "\n".join(f"{bold}{line}{plain}" for line in lead_text(answer).split("\n"))
+    bold, reset = ("\033[1m", "\033[0m") if out.isatty() else ("", "")
+    lead = "\n".join(f"{bold}{line}{reset}" for line in lead_text(answer).split("\n"))
     print(f"{lead}\n", file=out)
     print("\n".join("  │ " + line for line in text.split("\n")), file=out)
     src = top.chunk.source
+    where = f"{src.title}" + (f" › {top.chunk.section}" if top.chunk.section else "")
     if answer.citations:
-        print("\nที่มา:", file=out)
+        print("\n" + plain(lang, "cli_sources"), file=out)
         for c in answer.citations:
             print(f"  - {', '.join(x for x in (c.publisher, c.date) if x)}: {c.title}", file=out)
             if c.url:
                 print(f"    {c.url}", file=out)
-        where = f"{src.title}" + (f" › {top.chunk.section}" if top.chunk.section else "")
-        print(f"เรียบเรียงใน: {where}" + (f" (ข้อมูล ณ {src.as_of})" if src.as_of else ""), file=out)
+        as_of = f" ({plain(lang, 'as_of', date=src.as_of)})" if src.as_of else ""
+        print(plain(lang, "compiled_in") + where + as_of, file=out)
         if src.caveat:
-            print(f"หมายเหตุ: {src.caveat}", file=out)
+            print(plain(lang, "cli_note") + src.caveat, file=out)
     else:
-        print(f"\nที่มา: {src.title}" + (f" › {top.chunk.section}" if top.chunk.section else ""), file=out)
+        print(f"\n{plain(lang, 'cli_sources')} {where}", file=out)
         details = ", ".join(x for x in (src.issuer, src.date) if x)
         if details:
             print(f"       {details}", file=out)
         if src.url:
             print(f"       {src.url}", file=out)
     if len(answer.hits) > 1:
-        print("\nผลอื่นที่เกี่ยวข้อง:", file=out)
+        print("\n" + plain(lang, "cli_more"), file=out)
         for h in answer.hits[1:3]:
             print(f"  - {h.chunk.source.title} › {h.chunk.section} (score {h.score:.2f})", file=out)
 
@@ -128,8 +131,12 @@ def cmd_ask(settings: Settings, args) -> int:
         else:
             # bytes that are not UTF-8 become U+FFFD: one bad line must not end the batch
             lines = (line.decode("utf-8", errors="replace").rstrip("\r\n") for line in sys.stdin.buffer)
+        from .formatting import message_text, ui_language
+
         for line in lines:
-            print(json.dumps(engine.ask(line).to_json(), ensure_ascii=False), flush=True)
+            answer = engine.ask(line)
+            text = message_text(answer, ui_language(None, line))
+            print(json.dumps(answer.to_json(text), ensure_ascii=False), flush=True)
         return 0
     if not args.question:
         _stderr('usage: smartcity-bot ask "คำถาม"   (or: smartcity-bot ask --json < questions.txt)')
@@ -139,12 +146,14 @@ def cmd_ask(settings: Settings, args) -> int:
 
 
 def cmd_chat(settings: Settings, args) -> int:
-    _stderr("กำลังโหลดโมเดลและดัชนี ...")
+    from .formatting import plain
+
+    _stderr(plain("th", "cli_loading"))
     engine = _engine(settings, progress=True)
-    print("ถามเรื่องนโยบายเมืองอัจฉริยะได้เลย (พิมพ์ /quit หรือกด Ctrl-D เพื่อออก)")
+    print(plain("th", "cli_welcome"))
     while True:
         try:
-            line = input("\nคุณ> ")
+            line = input("\n" + plain("th", "cli_prompt"))
         except (EOFError, KeyboardInterrupt):
             print()
             return 0

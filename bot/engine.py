@@ -28,24 +28,6 @@ ANCHOR_POOL = 5
 LIST_CHUNKS = 4
 _LIST_ITEM = re.compile(r"^\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•◦*+])\s")
 
-MESSAGES = {
-    "th": {
-        "empty": "กรุณาพิมพ์คำถามเป็นข้อความ เช่น \"ตราสัญลักษณ์เมืองอัจฉริยะมีกี่ประเภท\"",
-        "no_words": "ยังไม่เข้าใจข้อความนี้ กรุณาพิมพ์คำถามเป็นตัวอักษร เช่น \"เขตส่งเสริมเมืองอัจฉริยะคืออะไร\"",
-        "not_found": "ขออภัย เอกสารนโยบายเมืองอัจฉริยะที่มีอยู่ไม่ได้กล่าวถึงเรื่องนี้ จึงไม่สามารถตอบได้อย่างมั่นใจ",
-        "trimmed": "คำถามยาวเกินไป จึงใช้เฉพาะ {n} ตัวอักษรแรก",
-        "no_index": "ยังไม่มีเอกสารในคลังความรู้",
-    },
-    "en": {
-        "empty": "Please type a question as text, e.g. \"What is a smart city promotion zone?\"",
-        "no_words": "I could not read a question in that message. Please type it as text.",
-        "not_found": "Sorry, the smart-city policy documents I have do not cover this, so I cannot answer it with confidence.",
-        "trimmed": "The question was too long; only its first {n} characters were used.",
-        "no_index": "The knowledge base has no documents yet.",
-    },
-}
-
-
 class Engine:
     def __init__(self, settings: Settings, embedder: Embedder, index: LoadedIndex, decision: Decision | None = None):
         self.settings = settings
@@ -118,23 +100,21 @@ class Engine:
     # -- answering --------------------------------------------------------------------------------
     def ask(self, question: object) -> Answer:
         text = question if isinstance(question, str) else ""
-        lang = language(text)
-        msg = MESSAGES[lang]
         q = normalize_text(text)
         if not q:
-            return Answer(text, False, msg["empty"], (), reason="empty")
+            return Answer(text, False, "", (), reason="empty")
         if not has_words(q):
-            return Answer(text, False, msg["no_words"], (), reason="no_words")
-        notice = ""
+            return Answer(text, False, "", (), reason="no_words")
+        trimmed = 0
         limit = self.settings.max_question_chars
         if len(q) > limit:
             cut = q.rfind(" ", 0, limit)
             q = q[: cut if cut > limit // 2 else limit]
-            notice = msg["trimmed"].format(n=limit)
+            trimmed = limit
         with self._lock:  # one consistent snapshot, even during a reload
             index, rewriter = self.index, self.rewriter
         if not index.passages:
-            return Answer(text, False, msg["no_index"], (), reason="not_found", notice=notice)
+            return Answer(text, False, "", (), reason="no_index", trimmed_to=trimmed)
         rewritten = rewriter.rewrite(q)
         query, about = rewritten.text, rewritten.about
         years = year_variants(query)  # "2023" also finds "2566" (Thai documents count in B.E.)
@@ -170,7 +150,7 @@ class Engine:
                                  anchor_missing=bool(anchors) and not any(named))
         confidence = self.decision.confidence(evidence)
         if confidence < self.decision.threshold:
-            return Answer(text, False, msg["not_found"], hits, reason="not_found", notice=notice,
+            return Answer(text, False, "", hits, reason="not_found", trimmed_to=trimmed,
                           confidence=confidence, evidence=evidence)
         spans = self.highlight(top, content, index)
         for _ in range(LIST_CHUNKS):  # the list goes on in the next chunk of the section
@@ -182,7 +162,7 @@ class Engine:
             first = hits[0]
             hits = (Hit(more.chunk, first.score, first.dense, first.lexical, index.cited(more)), *hits[1:])
         answer = " ".join(top.chunk.text[a:b] for a, b in spans)
-        return Answer(text, True, answer, hits, highlights=tuple(spans), notice=notice, confidence=confidence,
+        return Answer(text, True, answer, hits, highlights=tuple(spans), trimmed_to=trimmed, confidence=confidence,
                       evidence=evidence, citations=index.cited(top, spans))
 
     @staticmethod

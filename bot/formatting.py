@@ -80,6 +80,20 @@ TEXTS: dict[str, dict[str, str]] = {
         "unknown_command": "ไม่รู้จักคำสั่งนี้ ดูคำสั่งที่ใช้ได้ด้วย /help",
         "ask_usage": "พิมพ์คำถามต่อท้ายคำสั่ง เช่น /ask เขตส่งเสริมเมืองอัจฉริยะคืออะไร",
         "thanks": "ขอบคุณสำหรับความคิดเห็น 🙏",
+        # what the engine says instead of an answer (its reason codes), and the trimmed-question notice
+        "empty_question": "กรุณาพิมพ์คำถามเป็นข้อความ เช่น “ตราสัญลักษณ์เมืองอัจฉริยะมีกี่ประเภท”",
+        "no_words": "ยังไม่เข้าใจข้อความนี้ กรุณาพิมพ์คำถามเป็นตัวอักษร เช่น “เขตส่งเสริมเมืองอัจฉริยะคืออะไร”",
+        "declined": "ขออภัย เอกสารนโยบายเมืองอัจฉริยะที่มีอยู่ไม่ได้กล่าวถึงเรื่องนี้ จึงไม่สามารถตอบได้อย่างมั่นใจ",
+        "no_index": "ยังไม่มีเอกสารในคลังความรู้",
+        "trimmed": "คำถามยาวเกินไป จึงใช้เฉพาะ {n} ตัวอักษรแรก",
+        # the terminal (smartcity-bot ask / chat): plain text
+        "cli_nearest": "เอกสารที่ใกล้เคียงที่สุด (ไม่ใช่คำตอบ):",
+        "cli_sources": "ที่มา:",
+        "cli_note": "หมายเหตุ: ",
+        "cli_more": "ผลอื่นที่เกี่ยวข้อง:",
+        "cli_loading": "กำลังโหลดโมเดลและดัชนี ...",
+        "cli_welcome": "ถามเรื่องนโยบายเมืองอัจฉริยะได้เลย (พิมพ์ /quit หรือกด Ctrl-D เพื่อออก)",
+        "cli_prompt": "คุณ> ",
         "btn_more": "🔎 ผลอื่น ๆ",
         "btn_section": "📖 ดูทั้งหัวข้อ",
         "stats_header": "📊 <b>สถิติการใช้งาน</b>",
@@ -159,6 +173,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "unknown_command": "Unknown command. See /help for the commands.",
         "ask_usage": "Put the question after the command, e.g. /ask What is a smart city promotion zone?",
         "thanks": "Thank you for the feedback 🙏",
+        "empty_question": "Please type a question as text, e.g. “What is a smart city promotion zone?”",
+        "no_words": "I could not read a question in that message. Please type it as text.",
+        "declined": "Sorry, the smart-city policy documents I have do not cover this, so I cannot answer it with confidence.",
+        "no_index": "The knowledge base has no documents yet.",
+        "trimmed": "The question was too long; only its first {n} characters were used.",
+        "cli_nearest": "Closest documents (not an answer):",
+        "cli_sources": "Sources:",
+        "cli_note": "Note: ",
+        "cli_more": "Other related results:",
+        "cli_loading": "Loading the model and the index ...",
+        "cli_welcome": "Ask about Thailand's smart-city policy (type /quit or press Ctrl-D to leave)",
+        "cli_prompt": "you> ",
         "btn_more": "🔎 More results",
         "btn_section": "📖 Full section",
         "stats_header": "📊 <b>Usage statistics</b>",
@@ -217,6 +243,28 @@ def t(lang: str, key: str, **fields: object) -> str:
     """An interface string in the language (Thai when unknown), its fields escaped."""
     template = TEXTS.get(lang, TEXTS["th"])[key]
     return template.format(**{k: esc(str(v)) for k, v in fields.items()}) if fields else template
+
+
+def plain(lang: str, key: str, **fields: object) -> str:
+    """An interface string as plain text (the terminal, JSON): no HTML, fields as they are."""
+    template = TEXTS.get(lang, TEXTS["th"])[key]
+    return html.unescape(re.sub(r"<[^>]+>", "", template.format(**fields) if fields else template))
+
+
+# the catalog key of what the engine says instead of an answer, by its reason code
+_REASON_KEYS = {"empty": "empty_question", "no_words": "no_words", "not_found": "declined", "no_index": "no_index"}
+
+
+def message_text(answer: Answer, lang: str) -> str:
+    """What an answer says as plain text: its answering sentences, or why there is no answer."""
+    if answer.answered:
+        return answer.answer
+    return plain(lang, _REASON_KEYS.get(answer.reason, "declined"))
+
+
+def notice_text(answer: Answer, lang: str) -> str:
+    """The notice that goes with an answer (a question that was cut to fit), or ""."""
+    return plain(lang, "trimmed", n=answer.trimmed_to) if answer.trimmed_to else ""
 
 
 def ui_language(language_code: str | None, question: str = "") -> Lang:
@@ -508,7 +556,7 @@ def answer_message(answer: Answer, lang: str) -> str:
     """An answer: the notice, the answering sentences in bold, the passage around them in an
     expandable quote, then the sources of those sentences."""
     top = answer.hits[0].chunk
-    head = _notice(answer.notice)
+    head = _notice(notice_text(answer, lang))
     foot = sources_footer(answer, lang)
     room = LIMIT - tg_len(head) - tg_len(foot) - 8
     text = lead_text(answer)
@@ -522,9 +570,9 @@ def answer_message(answer: Answer, lang: str) -> str:
     return "\n\n".join(p for p in (head, lead, quote, foot) if p)
 
 
-def reply_message(text: str, notice: str = "") -> str:
-    """An engine message (for an empty or unreadable question), with the notice."""
-    return "\n\n".join(p for p in (_notice(notice), fit_passage(text, (), LIMIT // 2)) if p)
+def reply_message(answer: Answer, lang: str) -> str:
+    """What the engine says instead of an answer (an empty or unreadable question), with the notice."""
+    return "\n\n".join(p for p in (_notice(notice_text(answer, lang)), esc(message_text(answer, lang))) if p)
 
 
 def not_found_messages(question: str, titles: Sequence[str], lang: str, notice: str = "") -> list[str]:

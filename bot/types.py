@@ -83,17 +83,20 @@ class Answer:
     answer: str
     hits: tuple[Hit, ...]
     highlights: tuple[tuple[int, int], ...] = ()  # spans in hits[0].chunk.text that answer
-    reason: str = "ok"  # ok | empty | no_words | not_found
-    notice: str = ""  # e.g. that a long question was trimmed
+    # ok | empty | no_words | not_found | no_index: the renderers say why there is no answer, in the
+    # reader's language (bot.formatting.message_text); the engine writes no user text of its own
+    reason: str = "ok"
+    trimmed_to: int = 0  # a question too long was cut to this many characters (0: not cut)
     confidence: float = 0.0  # the calibrated probability behind `answered`
     evidence: Any = None  # the decision's inputs (bot.decision.Evidence), for evaluation and calibration
     citations: tuple[CitedSource, ...] = ()  # the sources of the answering sentences (their inline citations)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, text: str | None = None) -> dict[str, Any]:
+        """``text``: what the answer says, as rendered for the reader (by default its sentences)."""
         return {
             "question": self.question,
             "answered": self.answered,
-            "answer": self.answer,
+            "answer": self.answer if text is None else text,
             "passages": [
                 {
                     "text": h.chunk.text,

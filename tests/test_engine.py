@@ -3,6 +3,7 @@ import json
 import pytest
 
 from bot.engine import Engine
+from bot.formatting import message_text, notice_text, plain
 
 
 @pytest.fixture
@@ -17,13 +18,16 @@ def engine(settings, fake_embedder):
 def test_bad_input_gets_a_clear_message(engine, question, reason):
     answer = engine.ask(question)
     assert not answer.answered and answer.reason == reason
-    assert answer.answer and "Traceback" not in answer.answer
     assert answer.hits == ()
+    for lang in ("th", "en"):  # the renderers say why, in the reader's language
+        said = message_text(answer, lang)
+        assert said and said == plain(lang, {"empty": "empty_question", "no_words": "no_words"}[reason])
 
 
 def test_a_huge_question_is_trimmed_not_refused(engine):
     answer = engine.ask("เขตส่งเสริมเมืองอัจฉริยะ " * 800)  # ~20,000 characters
-    assert answer.notice and str(engine.settings.max_question_chars) in answer.notice
+    assert answer.trimmed_to == engine.settings.max_question_chars
+    assert str(engine.settings.max_question_chars) in notice_text(answer, "th")
     assert answer.hits
 
 

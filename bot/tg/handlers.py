@@ -21,7 +21,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from ..engine import knowledge_summary
 from ..index import Passage
-from ..formatting import (answer_message, more_results_messages, not_found_messages, reply_message,
+from ..formatting import (answer_message, more_results_messages, not_found_messages, notice_text, reply_message,
                           section_messages, sources_messages, stats_messages, t, ui_language)
 from ..records import Records
 from ..text import normalize_text
@@ -242,9 +242,9 @@ class SmartCityBot:
             messages = [answer_message(answer, lang)]
         elif answer.reason == "not_found":
             titles = [d["title"] for d in self.documents()]
-            messages = not_found_messages(question, titles, lang, answer.notice)
+            messages = not_found_messages(question, titles, lang, notice_text(answer, lang))
         else:
-            messages = [reply_message(answer.answer, answer.notice)]
+            messages = [reply_message(answer, lang)]
         return Reply(answer, messages)
 
     async def answer(self, context: Context, question: str, target: Target, user: User | None) -> None:

@@ -148,7 +148,7 @@ def test_answer_message_is_never_over_the_limit():
     huge = Source("z.md", "ชื่อ " * 500, "ผู้ออก " * 300, "2025-01-01", "https://example.org/" + "x" * 5000)
     span = (text.index("ประโยคเป้าหมาย"), text.index("ประโยคเป้าหมาย") + 40)
     c = Chunk("z.md#0", "z.md", text, "หัวข้อ " * 200, 0, len(text), huge)
-    answer = Answer("q" * 5000, True, "", (Hit(c, 1, 0.9, 3),), highlights=(span,), notice="คำถามยาวเกินไป")
+    answer = Answer("q" * 5000, True, "", (Hit(c, 1, 0.9, 3),), highlights=(span,), trimmed_to=1000)
     out = answer_message(answer, "th")
     assert tg_len(out) <= LIMIT
     plain = unescape(out)
@@ -311,3 +311,14 @@ def test_control_characters_of_a_question_are_not_echoed():
     (msg,) = not_found_messages("ราคา\x00ทอง\x07วันนี้\u200b\ud800", [], "th")
     plain = parse_html(msg)
     assert "ราคาทองวันนี้" in plain and not any(ch in plain for ch in "\x00\x07\u200b\ud800")
+
+
+def test_the_catalog_has_every_text_in_both_languages_with_the_same_placeholders():
+    from string import Formatter
+
+    from bot.formatting import TEXTS
+
+    assert set(TEXTS["th"]) == set(TEXTS["en"])
+    for key in TEXTS["th"]:
+        fields = [{f for _, f, _, _ in Formatter().parse(TEXTS[lang][key]) if f} for lang in ("th", "en")]
+        assert fields[0] == fields[1], key

@@ -9,7 +9,7 @@ import sqlite3
 from tg_fakes import ADMIN, GROUP, USER, FakeEngine
 from tg_harness import BOT_USERNAME, FakeTelegram, Updates
 
-from bot.formatting import EXAMPLES
+from bot.formatting import EXAMPLES, TEXTS
 from bot.records import hash_user
 
 
@@ -134,13 +134,20 @@ async def test_not_found_is_polite_lists_topics_and_shows_no_passage(bot, api: F
 async def test_empty_reason_replies_with_the_engine_message(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.group_text(GROUP, USER, f"@{BOT_USERNAME}"))
     assert bot.engine.asked == [""]
-    assert only(api.sent(GROUP)).plain == "กรุณาพิมพ์คำถามเป็นข้อความ"
+    assert only(api.sent(GROUP)).plain == TEXTS["th"]["empty_question"]  # the catalog's text, in the user's language
+
+
+async def test_why_there_is_no_answer_is_said_in_the_users_language(bot, api: FakeTelegram, updates: Updates):
+    await bot.feed(updates.text(USER, "😀🎉", lang="en-GB"))
+    assert only(api.sent(USER)).plain == TEXTS["en"]["no_words"]  # not the Thai default of an emoji-only text
+    await bot.feed(updates.text(ADMIN, "😀🎉"))
+    assert only(api.sent(ADMIN)).plain == TEXTS["th"]["no_words"]
 
 
 async def test_long_question_is_trimmed_with_a_notice(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.text(USER, "ตราสัญลักษณ์ " * 900))
     msg = only(api.sent(USER))
-    assert "คำถามยาวเกินไป" in msg.plain and "<b>" in msg.params["text"]
+    assert f"ใช้เฉพาะ {bot.engine.max_question_chars} ตัวอักษรแรก" in msg.plain and "<b>" in msg.params["text"]
     assert len(msg.params["text"]) <= 4096
 
 

@@ -10,7 +10,7 @@ from tg_harness import parse_html
 
 from bot.config import ROOT
 from bot.evaluation import read_jsonl
-from bot.formatting import LIMIT, answer_message, more_results_messages, not_found_messages, section_messages, tg_len
+from bot.formatting import LIMIT, answer_message, more_results_messages, not_found_messages, notice_text, section_messages, tg_len
 
 pytestmark = pytest.mark.slow
 FILES = [ROOT / "eval" / "kb-dev.jsonl", ROOT.parent / "shared" / "eval" / "users-dev.jsonl"]
@@ -21,7 +21,7 @@ HEADING = re.compile(r"^\s*#{1,6}\s", re.M)
 def replies(engine, question: str) -> list[str]:
     answer = engine.ask(question)
     if not answer.answered:
-        return not_found_messages(question, [], "th", answer.notice)
+        return not_found_messages(question, [], "th", notice_text(answer, "th"))
     top = answer.hits[0].chunk
     same = [p.chunk for p in engine.passages if (p.chunk.doc_id, p.chunk.section) == (top.doc_id, top.section)]
     return [answer_message(answer, "th"), *more_results_messages([h.chunk for h in answer.hits[1:]], "th"),

@@ -57,19 +57,19 @@ class FakeEngine:
         if "ช้า" in question:
             time.sleep(1.0)
         if not question.strip():
-            return Answer(question, False, "กรุณาพิมพ์คำถามเป็นข้อความ", (), reason="empty")
-        notice = ""
-        if len(question) > self.max_question_chars:
-            notice = f"คำถามยาวเกินไป จึงใช้เฉพาะ {self.max_question_chars} ตัวอักษรแรก"
+            return Answer(question, False, "", (), reason="empty")
+        if not any(ch.isalnum() for ch in question):
+            return Answer(question, False, "", (), reason="no_words")
+        trimmed = self.max_question_chars if len(question) > self.max_question_chars else 0
         if "ต้มยำ" in question:
-            return Answer(question, False, "ขออภัย ไม่พบ", hits, reason="not_found", notice=notice)
+            return Answer(question, False, "", hits, reason="not_found", trimmed_to=trimmed)
         if "ยาวมาก" in question:
             start = LONG_TEXT.index("ประโยคที่ 150 ")
             span = (start, LONG_TEXT.index("ประโยคที่ 151 "))
             return Answer(question, True, LONG_TEXT[span[0]:span[1]], (Hit(LONG_CHUNK, 1.0, 0.9, 3.0),),
-                          highlights=(span,), notice=notice)
+                          highlights=(span,), trimmed_to=trimmed)
         span = (0, TEXT_A0.index(" ซึ่ง"))
-        return Answer(question, True, TEXT_A0[: span[1]], hits, highlights=(span,), notice=notice)
+        return Answer(question, True, TEXT_A0[: span[1]], hits, highlights=(span,), trimmed_to=trimmed)
 
     def reload(self) -> Any:
         self.reloads += 1
