@@ -104,7 +104,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats_none": "ยังไม่มีคำถามที่ตอบไม่ได้",
         "times": "{n} ครั้ง",
         "reload_start": "⏳ กำลังสร้างดัชนีใหม่ ระหว่างนี้บอทยังตอบจากดัชนีเดิม",
-        "reload_done": "✅ โหลดเอกสารและดัชนีใหม่แล้ว: {summary}",
+        "reload_done": ("✅ โหลดเอกสารและดัชนีใหม่แล้ว: {documents} เอกสาร {chunks} ช่วงข้อความ "
+                        "(ฝังเวกเตอร์ใหม่ {embedded} ใช้ของเดิม {reused}) ใช้เวลา {seconds} วินาที{problems}"),
+        "reload_problems": " · ข้ามไฟล์ที่อ่านไม่ได้ {skipped} ไฟล์ เอกสารที่ถูกลบ {removed} ฉบับ",
         "reload_failed": "❌ สร้างดัชนีใหม่ไม่สำเร็จ ({error}) บอทยังใช้ดัชนีเดิม",
         "reload_busy": "กำลังสร้างดัชนีใหม่อยู่แล้ว กรุณารอให้เสร็จก่อน",
         "cmd_start": "เริ่มต้นและตัวอย่างคำถาม",
@@ -195,7 +197,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats_none": "No unanswered questions yet.",
         "times": "{n}×",
         "reload_start": "⏳ Rebuilding the index; answers keep coming from the current one meanwhile.",
-        "reload_done": "✅ Documents and index reloaded: {summary}",
+        "reload_done": ("✅ Documents and index reloaded: {documents} documents, {chunks} passages "
+                        "({embedded} embedded, {reused} reused) in {seconds} s{problems}"),
+        "reload_problems": " · {skipped} unreadable files skipped, {removed} documents removed",
         "reload_failed": "❌ Rebuilding the index failed ({error}); the current index stays in use.",
         "reload_busy": "A reload is already running; please wait for it to finish.",
         "cmd_start": "Start and example questions",

@@ -20,7 +20,7 @@ from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from ..engine import knowledge_summary
-from ..index import Passage
+from ..index import BuildReport, Passage
 from ..formatting import (answer_message, more_results_messages, not_found_messages, notice_text, reply_message,
                           section_messages, sources_messages, stats_messages, t, ui_language)
 from ..records import Records
@@ -52,7 +52,7 @@ class AnswerEngine(Protocol):
 
     def ask(self, question: str) -> Answer: ...
 
-    def reload(self) -> Any: ...  # a report with .summary()
+    def reload(self) -> BuildReport: ...
 
 
 @dataclass(frozen=True)
@@ -355,12 +355,16 @@ class SmartCityBot:
                 return
             except Exception as exc:
                 log.exception("reload failed")
-                await self.reply(update, context, [t(lang, "reload_failed", error=f"{type(exc).__name__}: {exc}"[:300])])
+                await self.reply(update, context, [t(lang, "reload_failed", error=type(exc).__name__)])
                 return
             finally:
                 self._background.discard(task)
         log.info("reloaded: %s", report.summary())
-        await self.reply(update, context, [t(lang, "reload_done", summary=report.summary())])
+        problems = (t(lang, "reload_problems", skipped=len(report.problems), removed=len(report.removed))
+                    if report.problems or report.removed else "")
+        await self.reply(update, context, [t(lang, "reload_done", documents=report.documents, chunks=report.chunks,
+                                             embedded=report.embedded, reused=report.reused,
+                                             seconds=f"{report.seconds:.1f}", problems=problems)])
 
     # -- buttons ---------------------------------------------------------------------------------------
     async def on_button(self, update: Update, context: Context) -> None:

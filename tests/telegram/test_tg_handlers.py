@@ -347,7 +347,8 @@ async def test_reload_for_admins_only(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.text(ADMIN, "/reload"))
     assert bot.engine.reloads == 1
     start, done = [m.plain for m in api.sent(ADMIN)]
-    assert "กำลังสร้างดัชนีใหม่" in start and done.startswith("✅") and "2 documents" in done
+    assert "กำลังสร้างดัชนีใหม่" in start and done.startswith("✅") and "2 เอกสาร 4 ช่วงข้อความ" in done
+    assert "ข้ามไฟล์" not in done  # nothing skipped, nothing said about it
     # the buttons of earlier answers still work with the new index
     await bot.feed(updates.callback(USER, answer.buttons[1]["callback_data"], answer.result))
     assert "การพิจารณาใช้เวลาประมาณสามเดือน" in api.sent(USER)[-1].plain

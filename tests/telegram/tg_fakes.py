@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from bot.index import BuildReport
 from bot.types import Answer, Chunk, Hit, Source
 
 ADMIN = 1001
@@ -74,4 +75,4 @@ class FakeEngine:
     def reload(self) -> Any:
         self.reloads += 1
         self.index = self._index()  # a new index object, as Engine.reload swaps it
-        return SimpleNamespace(summary=lambda: "2 documents, 4 chunks, 0 embedded, 4 reused, 0.1 s")
+        return BuildReport(documents=2, chunks=4, embedded=0, reused=4, seconds=0.1)
