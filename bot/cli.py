@@ -206,6 +206,7 @@ def cmd_eval(settings: Settings, args) -> int:
         print(f"answered (in scope): {figs['answered_in']:.3f}   rejected (out of scope): {figs['rejected_out']:.3f}")
         print(f"correct (answered, first passage right): {figs['correct']:.3f}   "
               f"wrong (of all questions): {figs['wrong']:.3f}")
+        print(f"of the correct answers, the lead sentences hold the answer: {figs['lead_holds_answer']:.3f}")
         if "top1_by_style" in figs:
             print("top-1 by style: " + "   ".join(f"{k} {v:.3f}" for k, v in figs["top1_by_style"].items()))
         if res.misses:

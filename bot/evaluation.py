@@ -36,6 +36,7 @@ class DomainResult:
     rejected_out: int = 0
     correct: int = 0  # in scope, answered, and the first passage holds an answer
     wrong: int = 0  # answered with a first passage that doesn't, or an out-of-scope question answered
+    lead: int = 0  # correct, and the bold lead (the answering sentences) itself holds an answer
     styles: dict[str, list[int]] = field(default_factory=dict)  # style -> [top-1 hits, in-scope questions]
     misses: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -49,7 +50,9 @@ class DomainResult:
             "answered_in": rate(self.answered_in, self.total_in),
             "rejected_out": rate(self.rejected_out, self.total_out),
             "correct": rate(self.correct, self.total_in),
-            "wrong": rate(self.wrong, self.total_in + self.total_out)}
+            "wrong": rate(self.wrong, self.total_in + self.total_out),
+            # of the correct answers, the share whose lead sentences hold the answer: what a reader sees first
+            "lead_holds_answer": rate(self.lead, self.correct)}
         if self.styles:
             figs["top1_by_style"] = {s: rate(h, n) for s, (h, n) in sorted(self.styles.items())}
         return figs
@@ -92,6 +95,8 @@ def evaluate_domain(engine: Engine, items: list[dict[str, Any]]) -> DomainResult
         res.top3 += rank is not None and rank <= 3
         res.answered_in += answer.answered
         res.correct += answer.answered and rank == 1
+        res.lead += answer.answered and rank == 1 and any(g and g in squash(normalize_text(answer.answer))
+                                                            for g in golds)
         res.wrong += answer.answered and rank != 1
         if item.get("style"):
             style = res.styles.setdefault(str(item["style"]), [0, 0])

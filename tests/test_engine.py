@@ -125,3 +125,38 @@ def test_a_list_that_runs_into_the_next_chunk_is_answered_whole(settings, fake_e
     shown = [answer.hits[0].chunk.text[a:b] for a, b in answer.highlights]
     assert shown[0].endswith("มีดังนี้") and shown[1:] == items  # ... yet answered whole
     assert "ย่อหน้าหลังรายการ" not in " ".join(shown)
+
+
+def _toy(text: str, parts: list[str], words: list[set[str]]):
+    from types import SimpleNamespace
+
+    spans = [(text.index(p), text.index(p) + len(p)) for p in parts]
+    passage = SimpleNamespace(chunk=SimpleNamespace(text=text), sentences=spans)
+    index = SimpleNamespace(sentence_words=lambda p: words, retriever=SimpleNamespace(idf=lambda w: 1.0))
+    return passage, index
+
+
+def test_the_lead_prefers_the_sentence_holding_the_kind_of_answer_asked_for():
+    from bot.engine import answer_kind
+
+    parts = ["สนข. ย่อมาจาก สำนักงานนโยบายและแผนการขนส่งและจราจร", "สนข. ตั้งขึ้นในปี 2545 ตามกฎหมาย"]
+    passage, index = _toy(" ".join(parts), parts, [{"สนข."}, {"สนข."}])
+    text = passage.chunk.text
+    when = Engine.highlight(passage, ["สนข."], index, answer_kind("สนข ตั้งขึ้นปีไหนครับ"))
+    assert [text[a:b] for a, b in when] == parts[1:]
+    what = Engine.highlight(passage, ["สนข."], index, answer_kind("สนข คืออะไร"))
+    assert [text[a:b] for a, b in what] == parts[:1]  # no kind asked: the first of equals, as before
+    assert answer_kind("Who chaired the committee?") is not None and answer_kind("อธิบายหน่อย") is None
+
+
+def test_a_short_lead_sentence_is_followed_by_the_next_on_its_line():
+    from types import SimpleNamespace
+
+    text = "รัฐมนตรีคนปัจจุบันคือนายไชยชนก ชิดชอบ ตั้งแต่ 27 ก.ย. 2568\nบรรทัดใหม่\n1. ข้อหนึ่ง"
+    parts = ["รัฐมนตรีคนปัจจุบันคือนายไชยชนก", "ชิดชอบ ตั้งแต่ 27 ก.ย. 2568", "บรรทัดใหม่", "1. ข้อหนึ่ง"]
+    spans = [(text.index(p), text.index(p) + len(p)) for p in parts]
+    passage = SimpleNamespace(chunk=SimpleNamespace(text=text), sentences=spans)
+    assert Engine._with_next(passage, spans[:1]) == spans[:2]  # the name cut by the splitter comes back
+    assert Engine._with_next(passage, spans[1:2]) == spans[1:2]  # not across a line
+    assert Engine._with_next(passage, spans[2:3]) == spans[2:3]  # not into a list item
+    assert Engine._with_next(passage, spans[:2]) == spans[:2]  # a lead of several sentences as it is
