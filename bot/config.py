@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # scripts/calibrate.py chose with the fitted decision (bot/data/decision.json)
     answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
     torch_threads: int = Field(0, ge=0)  # 0: torch's default
+    # passages up to which retrieval scores every passage (bot.retrieval.EXACT_LIMIT, kept equal by a
+    # test); past it, the candidate path (bot/scale.py). Recorded in the index manifest
+    exact_search_limit: int = Field(20_000, ge=0)
 
     # Telegram bot
     telegram_bot_token: SecretStr | None = None

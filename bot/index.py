@@ -29,6 +29,7 @@ from .embedder import Embedder, prepare
 from .citations import CitedSource, find as find_citations, resolve as resolve_citation, sources_of, supporting
 from .query import mine_glossary
 from .retrieval import FIELDS, Retriever, Units
+from .scale import ScaleParams
 from .text import char_grams, sentences, words
 from .types import Chunk, Document, Source
 
@@ -309,14 +310,18 @@ class IndexStore:
             glossary = json.loads((self.dir / "glossary.json").read_text(encoding="utf-8"))
             if not isinstance(glossary, dict):
                 raise ValueError("glossary.json is not an object")
+            limit = self.settings.exact_search_limit
             if passages:
-                bm25 = {f.name: bm25s.BM25.load(str(self.dir / f"bm25_{f.name}")) for f in FIELDS}
+                big = len(passages) > limit  # the candidate path builds its own indexes from the texts
+                bm25 = None if big else {f.name: bm25s.BM25.load(str(self.dir / f"bm25_{f.name}")) for f in FIELDS}
                 vectors = _split_vectors(passages, embeddings, np.load(self.dir / "headings.npy"),
                                          np.load(self.dir / "units.npy"))
                 units = Units.of([v.units for v in vectors], np.stack([v.heading for v in vectors]),
                                  [words(p.chunk.header()) for p in passages])
-                retriever = Retriever(embeddings, [p.tokens for p in passages], None, bm25, index,
-                                      prior=self.prior(passages, manifest), units=units)
+                retriever = Retriever(embeddings, [p.tokens for p in passages],
+                                      [indexed_text(p.chunk) for p in passages] if big else None, bm25,
+                                      None if big else index, prior=self.prior(passages, manifest),
+                                      units=units, exact_limit=limit)
             else:
                 retriever = Retriever(embeddings, [], [], faiss_index=index)
         except Exception as exc:
@@ -426,7 +431,9 @@ class IndexStore:
         (work / "glossary.json").write_text(json.dumps(glossary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
         if passages:
             texts = [indexed_text(p.chunk) for p in passages]
-            Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index).save_lexical(work)
+            # the files of the exact path (the candidate path builds its indexes in memory at load)
+            Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index,
+                      mode="exact").save_lexical(work)
         counts: dict[str, int] = {}
         for p in passages:
             counts[p.chunk.doc_id] = counts.get(p.chunk.doc_id, 0) + 1
@@ -446,6 +453,7 @@ class IndexStore:
                                      "caveat": str(d.meta.get("caveat") or "").strip(),
                                      "sources": [src.as_dict() for src in sources_of(d.meta)]}
                           for d in docs},
+            "retrieval": retrieval_params(self.settings.exact_search_limit, len(passages)),
             "skipped": skipped,
             "problems": [str(p) for p in problems],
             "files": {f.relative_to(work).as_posix(): _sha(f) for f in sorted(work.rglob("*"))
@@ -458,6 +466,14 @@ class IndexStore:
             self.dir.rename(old)
         work.rename(self.dir)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def retrieval_params(exact_limit: int, passages: int) -> dict[str, Any]:
+    """How an index of this many passages is searched: the exact path up to ``exact_limit``, else
+    the candidate path with its parameters (bot/scale.py)."""
+    if passages <= exact_limit:
+        return {"mode": "exact", "exact_limit": exact_limit}
+    return {"mode": "candidates", "exact_limit": exact_limit, **ScaleParams().as_dict(passages)}
 
 
 def _num(chunk_id: str) -> int:

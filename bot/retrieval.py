@@ -5,6 +5,10 @@ fields: PyThaiNLP newmm words, character 3-grams and character 4-grams. The n-gr
 compounds that word segmentation splits differently in a question and in a passage. Each signal's
 scores are z-normalized over all passages and summed with weights tuned on iapp-wiki-qa valid
 (see README: plain reciprocal-rank fusion lost to BM25 alone there).
+
+Up to ``EXACT_LIMIT`` passages every signal scores every passage (the exact path). Past it, the
+candidate path (``bot/scale.py``): the dense and word signals each propose candidates and only
+their union is scored, with each signal's z-score statistics estimated over the whole corpus.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import logging
 import bm25s
 import faiss
 import numpy as np
+from tqdm import tqdm
 
 from .fusion import rrf_fusion, zscore_fusion
+from .scale import DenseIndex, GramField, GramSample, ScaleParams, WordsIndex, concat_gram_keys, gram_keys, gram_keys_of, \
+    gram_text, texts_codes
 from .text import char_grams
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
@@ -33,6 +40,14 @@ class Field:
 
 
 FIELDS = (Field("words", 1.2, 0.75), Field("chars3", 0.7, 0.5), Field("chars4", 0.7, 0.5))
+
+# Passages up to which every signal scores every passage (the exact path); past it, the candidate
+# path. Measured with scripts/bench_scale.py: at 20,000 passages the exact path searches in p50
+# 27 ms / p95 38 ms with a 2.6 GB peak, the candidate path in 23 / 33 ms with 0.9 GB; at 100,000 the
+# exact path takes 72 / 117 ms and 11 GB (its character n-gram postings), the candidate path
+# 23 / 33 ms and 1.2 GB. The knowledge folder (~140 passages) and the SQuAD benchmarks (up to 1,903)
+# stay far below it.
+EXACT_LIMIT = 20_000
 
 
 def field_terms(name: str, words: list[str], text: str) -> list[str]:
@@ -87,6 +102,21 @@ class Units:
         best = float((self.vectors[a:b] @ vector).max()) if b > a else -1.0
         return best, float(self.headings[i] @ vector)
 
+    def of_rows(self, vector: np.ndarray, words: list[str], rows: np.ndarray,
+                heading: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The same signals as ``scores`` for the passages ``rows`` only (``heading``: the heading
+        BM25 of every passage, when already computed)."""
+        from .scale import _ranges
+
+        a, b = np.searchsorted(self.owner, rows), np.searchsorted(self.owner, rows + 1)
+        pos, which = _ranges(a, b)
+        best = np.full(len(rows), -1.0, dtype=np.float32)
+        np.maximum.at(best, which, self.vectors[pos] @ vector)
+        if heading is None:
+            heading = self.heading_bm25.get_scores(words) if words else None
+        return {"units": best, "heading_dense": self.headings[rows] @ vector,
+                "heading_words": heading[rows] if heading is not None else np.zeros(len(rows), np.float32)}
+
     def scores(self, vector: np.ndarray, words: list[str], size: int) -> dict[str, np.ndarray]:
         best = np.full(size, -1.0, dtype=np.float32)
         np.maximum.at(best, self.owner, self.vectors @ vector)
@@ -115,13 +145,26 @@ class Retriever:
 
     def __init__(self, embeddings: np.ndarray, tokens: list[list[str]], texts: list[str] | None = None,
                  bm25: dict[str, bm25s.BM25] | None = None, faiss_index: faiss.Index | None = None,
-                 prior: np.ndarray | None = None, units: Units | None = None):
+                 prior: np.ndarray | None = None, units: Units | None = None, mode: str = "auto",
+                 exact_limit: int = EXACT_LIMIT, scale: ScaleParams = ScaleParams(), progress: bool = False):
         """Lexical indexes are built from ``texts`` unless ready ones (loaded from disk) are given.
 
         ``prior`` is added to each passage's fused score (e.g. a bonus for official documents).
+        ``mode``: "exact", "candidates", or "auto": exact up to ``exact_limit`` passages. The
+        candidate path needs ``texts`` (any sequence: it reads the candidates' texts when it scores
+        them) and builds its own indexes (``scale``); ``tokens`` may be any sequence too.
         """
         if len(embeddings) != len(tokens) or (texts is not None and len(texts) != len(tokens)):
             raise ValueError(f"{len(embeddings)} embeddings for {len(tokens)} passages")
+        if mode == "auto":
+            mode = "exact" if len(tokens) <= exact_limit else "candidates"
+        if mode not in ("exact", "candidates"):
+            raise ValueError(f"unknown retrieval mode {mode!r}")
+        self.mode = mode
+        self.params = {"mode": mode, "exact_limit": exact_limit}
+        if mode == "candidates":
+            self._init_candidates(embeddings, tokens, texts, prior, units, scale, progress)
+            return
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.tokens = tokens
         self.size = len(tokens)
@@ -153,14 +196,55 @@ class Retriever:
         self._idf = {w: math.log(1 + (self.size - n + 0.5) / (n + 0.5)) for w, n in df.items()}
         self._sets = [frozenset(t) for t in tokens]
 
+    def _init_candidates(self, embeddings, tokens, texts, prior, units, scale: ScaleParams, progress) -> None:
+        if texts is None:
+            raise ValueError("the candidate path needs the passages' texts")
+        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        self.tokens, self.texts, self.size, self.units, self.scale = tokens, texts, len(tokens), units, scale
+        self.params.update(scale.as_dict(self.size))
+        self.prior = np.zeros(self.size) if prior is None else np.asarray(prior, dtype=np.float64)
+        self.dense = DenseIndex(self.embeddings, scale, progress)
+        self.faiss = self.dense.index[1]
+        words_field = FIELDS[0]
+        self.words = WordsIndex(tokens, words_field.k1, words_field.b, scale, progress)
+        self.grams = {f.name: GramField(int(f.name[-1]), f.k1, f.b, self.size) for f in FIELDS[1:]}
+        step = scale.batch
+        for a in tqdm(range(0, self.size, step), desc="n-gram fields", unit="batch", disable=not progress):
+            for i in range(a, min(self.size, a + step)):
+                codes = gram_text(texts[i])
+                for g in self.grams.values():
+                    g.add(i, gram_keys(codes, g.n))
+        for g in self.grams.values():
+            g.finish()
+        self.bm25 = {}
+        rng = np.random.default_rng(scale.seed + 1)
+        self._sample = np.sort(rng.choice(self.size, min(self.size, scale.sample), replace=False))
+        sample_texts = [texts[i] for i in self._sample]
+        self._gram_sample = {name: GramSample(g, self._sample, *gram_keys_of(sample_texts, g.n))
+                             for name, g in self.grams.items()}
+        del sample_texts
+        self._words_sample = self.words.sample(self._sample)
+        self.df = self.words.document_frequencies()
+        self._idf = {}
+        self._sets = {}
+
     def save_lexical(self, folder, name: Callable[[str], str] = lambda n: f"bm25_{n}") -> None:
+        if self.mode != "exact":
+            raise NotImplementedError("the candidate path's indexes are built in memory, not saved")
         for field, model in self.bm25.items():
             model.save(str(folder / name(field)))
 
     def idf(self, word: str) -> float:
+        if self.mode != "exact":
+            n = self.df.get(word, 0)
+            return math.log(1 + (self.size - n + 0.5) / (n + 0.5))
         return self._idf.get(word, math.log(1 + (self.size + 0.5) / 0.5))
 
     def token_set(self, i: int) -> frozenset[str]:
+        if self.mode != "exact" and i not in self._sets:
+            if len(self._sets) > 10_000:
+                self._sets.clear()
+            self._sets[i] = frozenset(self.tokens[i])
         return self._sets[i]
 
     def coverage(self, query_words: list[str], i: int) -> float:
@@ -169,7 +253,7 @@ class Retriever:
         total = sum(self.idf(w) for w in words)
         if total <= 0:
             return 0.0
-        return sum(self.idf(w) for w in words if w in self._sets[i]) / total
+        return sum(self.idf(w) for w in words if w in self.token_set(i)) / total
 
     def dense_scores(self, vector: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
@@ -180,6 +264,8 @@ class Retriever:
         return out
 
     def lexical_scores(self, field: str, terms: list[str]) -> np.ndarray:
+        if self.mode != "exact":
+            raise NotImplementedError("the candidate path scores candidates only (search)")
         if not terms or not self.size:
             return np.zeros(self.size, dtype=np.float32)
         return self.bm25[field].get_scores(terms)
@@ -190,6 +276,8 @@ class Retriever:
         question with the documents' Thai terms added), whose fused scores are averaged in."""
         if not self.size:
             return []
+        if self.mode != "exact":
+            return self._search_candidates(query, k, weights, method, also)
         fused, dense, words = self.scores(query, weights, method)
         if also is not None:
             fused = (fused + self.scores(also, weights, method)[0]) / 2
@@ -198,7 +286,16 @@ class Retriever:
 
     def scores(self, query: Query, weights: Weights = Weights(),
                method: str = "zscore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every passage's fused score, cosine and BM25 over words."""
+        """Every passage's fused score, cosine and BM25 over words (the candidate path: the
+        candidates' fused scores, -inf elsewhere; cosines exact; BM25 0 outside the candidates)."""
+        if self.mode != "exact":
+            rows = self.candidates(query)
+            fused_c, dense_c, words_c = self.row_scores(query, rows, weights, method)
+            fused = np.full(self.size, -np.inf)
+            fused[rows] = fused_c
+            words = np.zeros(self.size, dtype=np.float32)
+            words[rows] = words_c
+            return fused, self.dense_scores(query.vector), words
         dense = self.dense_scores(query.vector)
         lexical = {f.name: self.lexical_scores(f.name, query.terms[f.name]) for f in FIELDS}
         if method == "dense":
@@ -216,3 +313,109 @@ class Retriever:
                                                  query.terms["words"], self.size))
             fused = zscore_fusion(list(signals.values()), [weights.of(n) for n in signals]) + self.prior
         return fused, dense, lexical["words"]
+
+    # -- the candidate path ---------------------------------------------------------------------
+    def index_bytes(self) -> dict[str, int]:
+        """Memory of each index structure (the embeddings, tokens and texts are the caller's)."""
+        if self.mode == "exact":
+            out = {"dense": self.faiss.ntotal * self.faiss.d * 4}
+            for name, m in self.bm25.items():
+                sc = getattr(m, "scores", {}) or {}
+                out[name] = sum(sc[k].nbytes for k in ("data", "indices", "indptr") if k in sc)
+            return out
+        return {"dense": self.dense.nbytes(), "words": self.words.nbytes(),
+                **{name: g.nbytes() for name, g in self.grams.items()},
+                "samples": self._words_sample.indices.nbytes * 2 + sum(s.nbytes() for s in self._gram_sample.values())}
+
+    def candidates(self, query: Query) -> np.ndarray:
+        """The union (sorted) of what the dense and word signals propose."""
+        dense = self.dense.propose(np.asarray(query.vector, dtype=np.float32), self.scale.dense_k)
+        words = self.words.propose(query.terms["words"], self.scale.words_k)
+        return np.union1d(dense, words).astype(np.int64)
+
+    def _signals(self, query: Query, rows: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
+        """Each named signal's scores for the passages ``rows``."""
+        vector = np.asarray(query.vector, dtype=np.float32)
+        out: dict[str, np.ndarray] = {}
+        if "dense" in names:
+            out["dense"] = self.embeddings[rows] @ vector
+        if "words" in names:
+            out["words"] = self.words.score(query.terms["words"], rows)
+        grams = [n for n in self.grams if n in names]
+        if grams:
+            codes, lens = texts_codes([self.texts[int(i)] for i in rows])
+            for name in grams:
+                g = self.grams[name]
+                q = g.query(query_text(query, name))
+                keys, owner = concat_gram_keys(codes, lens, g.n)
+                out[name] = g.score(q, rows, keys, owner)
+        unit_names = names & {"units", "heading_dense", "heading_words"}
+        if unit_names and self.units is not None:
+            out.update({k: v for k, v in self.units.of_rows(vector, query.terms["words"], rows).items()
+                        if k in unit_names})
+        return out
+
+    def _stats(self, query: Query, name: str) -> tuple[float, float]:
+        """A signal's mean and standard deviation over all passages: exact for the dense signal,
+        estimated on the fixed sample for the others."""
+        if name == "dense":
+            return self.dense.stats(np.asarray(query.vector, dtype=np.float64))
+        if name in self._gram_sample:
+            g = self.grams[name]
+            s = self._gram_sample[name].scores(g.query(query_text(query, name)))
+        elif name == "words":
+            s = self._words_sample.scores(query.terms["words"])
+        else:
+            s = self._signals(query, self._sample, {name})[name]
+        return float(np.mean(s)), float(np.std(s))
+
+    def row_scores(self, query: Query, rows: np.ndarray, weights: Weights = Weights(),
+                   method: str = "zscore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fused score, cosine and BM25 over words of the passages ``rows``."""
+        lexical = {f.name for f in FIELDS}
+        if method in ("dense", "bm25", "rrf") or method in lexical:
+            want = {"dense", "words"} | ({method} if method in lexical else set())
+            sig = self._signals(query, rows, want)
+            dense, words = sig["dense"], sig["words"]
+            if method == "dense":
+                fused = dense.astype(np.float64)
+            elif method == "rrf":
+                fused = rrf_fusion([dense, words])
+            else:
+                fused = sig["words" if method == "bm25" else method].astype(np.float64) + 1e-6 * dense
+            return fused, dense, words
+        names = ["dense", *lexical]
+        if self.units is not None and (weights.units or weights.heading_dense or weights.heading_words):
+            names += ["units", "heading_dense", "heading_words"]
+        used = {n for n in names if weights.of(n)} | {"dense", "words"}
+        sig = self._signals(query, rows, used)
+        fused = np.zeros(len(rows), dtype=np.float64)
+        for name in names:
+            w = weights.of(name)
+            if not w:
+                continue
+            mean, std = self._stats(query, name)
+            if std >= 1e-12:
+                fused += w * (np.asarray(sig[name], dtype=np.float64) - mean) / std
+        return fused + self.prior[rows], sig["dense"], sig["words"]
+
+    def _search_candidates(self, query: Query, k: int, weights: Weights, method: str,
+                           also: Query | None) -> list[Scored]:
+        rows = self.candidates(query)
+        if also is not None:
+            rows = np.union1d(rows, self.candidates(also)).astype(np.int64)
+        fused, dense, words = self.row_scores(query, rows, weights, method)
+        if also is not None:
+            fused = (fused + self.row_scores(also, rows, weights, method)[0]) / 2
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [Scored(int(rows[i]), float(fused[i]), float(dense[i]), float(words[i])) for i in order]
+
+
+def query_text(query: Query, field: str) -> str:
+    """The text a query's n-gram field was cut from, given back from its grams (overlapping by
+    n - 1 characters)."""
+    grams = query.terms[field]
+    if not grams:
+        return ""
+    return grams[0] + "".join(g[-1] for g in grams[1:])
+
