@@ -42,11 +42,12 @@ class Field:
 FIELDS = (Field("words", 1.2, 0.75), Field("chars3", 0.7, 0.5), Field("chars4", 0.7, 0.5))
 
 # Passages up to which every signal scores every passage (the exact path); past it, the candidate
-# path. Measured with scripts/bench_scale.py: at 20,000 passages the exact path searches in p50
-# 27 ms / p95 38 ms with a 2.6 GB peak, the candidate path in 23 / 33 ms with 0.9 GB; at 100,000 the
-# exact path takes 72 / 117 ms and 11 GB (its character n-gram postings), the candidate path
-# 23 / 33 ms and 1.2 GB. The knowledge folder (~140 passages) and the SQuAD benchmarks (up to 1,903)
-# stay far below it.
+# path. Measured with scripts/bench_scale.py (medians of runs): at 20,000 passages the exact path
+# searches in p50 12 ms / p95 16 ms with a 2.6 GB peak, the candidate path in 27 / 36 ms with
+# 0.9 GB; at 100,000 the exact path takes 59-72 / 67-117 ms and 11.1 GB, the candidate path
+# 23 / 33 ms and 1.2 GB. The exact path is faster up to a few tens of thousands of passages, but its
+# memory grows ~110 MB per thousand; the limit keeps it under ~2.6 GB. The knowledge folder (~140
+# passages) and the SQuAD benchmarks (up to 1,903) stay far below it.
 EXACT_LIMIT = 20_000
 
 
