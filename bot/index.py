@@ -429,9 +429,11 @@ class IndexStore:
         faiss.write_index(index, str(work / "faiss.index"))
         glossary = mine_glossary(indexed_text(p.chunk) for p in passages)
         (work / "glossary.json").write_text(json.dumps(glossary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
-        if passages:
+        if passages and len(passages) <= self.settings.exact_search_limit:
             texts = [indexed_text(p.chunk) for p in passages]
-            # the files of the exact path (the candidate path builds its indexes in memory at load)
+            # the files of the exact path; past the limit the candidate path builds its indexes in
+            # memory at load, and the exact path's n-gram postings (11 GB at 100,000 passages) are
+            # never built
             Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index,
                       mode="exact").save_lexical(work)
         counts: dict[str, int] = {}

@@ -137,6 +137,20 @@ def test_an_index_past_the_limit_loads_onto_the_candidate_path(settings, fake_em
     assert small.retriever.size == exact.size
 
 
+def test_an_index_built_past_the_limit_writes_no_exact_lexical_files_and_serves(settings, fake_embedder):
+    from bot.engine import Engine
+    from bot.index import IndexStore
+
+    big = settings.model_copy(update={"exact_search_limit": 1})
+    IndexStore(big).build(fake_embedder, progress=False)
+    assert not list(settings.index_dir.glob("bm25_*"))  # the exact path's postings are never built
+    engine = Engine.load(big, embedder=fake_embedder)
+    assert engine.index.retriever.mode == "candidates" and engine.ask("ไมโครกริดที่นิคมอมตะ").hits
+    # the limit raised again: the exact path's files are missing, so the index is rebuilt, not refused
+    exact = Engine.load(settings, embedder=fake_embedder)
+    assert exact.index.retriever.mode == "exact" and list(settings.index_dir.glob("bm25_*"))
+
+
 @pytest.mark.parametrize("question", ["เขตส่งเสริม ๕๔ ข้อเสนอ มีกี่จังหวัด", "Smart City Ambassadors มีกี่คน",
                                       "What is a smart city promotion zone?", "ไมโครกริดที่นิคมอมตะ"])
 def test_the_engine_answers_on_the_candidate_path(settings, fake_embedder, question):
