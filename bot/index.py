@@ -359,7 +359,8 @@ class IndexStore:
         passages: list[Passage] = []
         vectors: list[Vectors] = []
         todo: list[Passage] = []
-        for doc in docs:
+        # cutting and segmenting the documents is the long part before embedding: its own bar
+        for doc in tqdm(docs, desc="documents", unit="doc", disable=not progress or len(docs) < 2):
             prev = old_docs.get(doc.doc_id)
             if prev and prev.get("sha256") == doc.sha256 and doc.doc_id in old_passages:
                 passages += old_passages[doc.doc_id]
