@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
-from .text import words
+from .text import LIST_ITEM, words
 
 CITATION = re.compile(r"\(ที่มา:\s*((?:[^()]|\([^()]*\))*)\)")
 _TH_MONTHS = {"ม.ค.": 1, "ก.พ.": 2, "มี.ค.": 3, "เม.ย.": 4, "พ.ค.": 5, "มิ.ย.": 6, "ก.ค.": 7, "ส.ค.": 8,
@@ -136,14 +136,11 @@ def supporting(citations: Iterable[tuple[int, int]], spans: Iterable[tuple[int, 
             found = [k for k, (s, _) in enumerate(cits) if b < s < line_end][:1]
         if not found:
             found = [k for k, (s, e) in enumerate(cits) if line_start <= s and e <= a][-1:]
-        if not found and _LIST_ITEM.match(text, line_start):
+        if not found and LIST_ITEM.match(text, line_start):
             found = _intro_citations(cits, text, line_start)
         out += [k for k in found if k not in out]
     return out
 
-
-# a line that is an item of a list: "1. …", "(2) …", "- …"
-_LIST_ITEM = re.compile(r"[ \t]*(?:\d+(?:\.\d+)*\.?|\(\d+\)|[-•◦*+])\s")
 
 
 def _intro_citations(cits: list[tuple[int, int]], text: str, line_start: int) -> list[int]:
@@ -155,7 +152,7 @@ def _intro_citations(cits: list[tuple[int, int]], text: str, line_start: int) ->
         line = text[start:end]
         if not line.strip():
             return []  # a blank line: the list has no introduction in this passage
-        if not _LIST_ITEM.match(line):
+        if not LIST_ITEM.match(line):
             return [k for k, (s, e) in enumerate(cits) if start <= s and e <= end]
         end = start - 1
     return []

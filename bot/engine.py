@@ -15,7 +15,8 @@ from .query import QueryRewriter, Speller
 from .decision import Decision, Evidence, fitted_decision
 from .retrieval import Query, Scored
 from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage, indexed_text
-from .text import char_grams, drop_stopwords, has_words, language, normalize_text, thai_year, words, year_variants
+from .text import (LIST_ITEM, char_grams, drop_stopwords, has_words, language, normalize_text, thai_year, words,
+                   year_variants)
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ _INTRO = re.compile(r"(ดังนี้|ได้แก่|ประกอบ�
 ANCHOR_POOL = 5
 # how many following chunks of its section a list answer may run into
 LIST_CHUNKS = 4
-_LIST_ITEM = re.compile(r"^\s*(\d+(\.\d+)*\.?|\(\d+\)|[-•◦*+])\s")
 # What kind of answer a question asks for, and what a sentence holding one contains: among the
 # sentences that share the question's words, the one that has it is preferred.
 _THAI_MONTHS = ("ม.ค. ก.พ. มี.ค. เม.ย. พ.ค. มิ.ย. ก.ค. ส.ค. ก.ย. ต.ค. พ.ย. ธ.ค. มกราคม กุมภาพันธ์ มีนาคม เมษายน "
@@ -238,7 +238,7 @@ class Engine:
             return spans
         (a, b), (a2, b2) = spans[0], sentences[j + 1]
         text = passage.chunk.text
-        if b - a >= SHORT_LEAD or "\n" in text[b:a2] or _LIST_ITEM.match(text[a2:b2]):
+        if b - a >= SHORT_LEAD or "\n" in text[b:a2] or LIST_ITEM.match(text[a2:b2]):
             return spans
         return [spans[0], (a2, b2)]
 
@@ -252,6 +252,7 @@ class Engine:
         spans = passage.sentences or [(0, len(text))]
         qset = set(query_words)
         sentence_words = index.sentence_words(passage)
+        sentence_grams = index.sentence_grams(passage)
 
         def weight(i: int) -> float:
             return sum(index.retriever.idf(w) for w in qset & sentence_words[i])
@@ -264,11 +265,10 @@ class Engine:
         grams = {g for w in qset for g in char_grams(w, 3)}
 
         def score(i: int) -> float:
-            a, b = spans[i]
             s = weights[i] / top
             if grams:
-                s += GRAMS_WEIGHT * len(grams & set(char_grams(text[a:b], 3))) / len(grams)
-            if kind is not None and weights[i] > 0 and kind.search(text, a, b):
+                s += GRAMS_WEIGHT * len(grams & sentence_grams[i]) / len(grams)
+            if kind is not None and weights[i] > 0 and kind.search(text, *spans[i]):
                 s += KIND_WEIGHT
             return s
 
@@ -286,10 +286,10 @@ class Engine:
         a0, b0 = spans[best]
         rest = spans[best + 1:]
         intro = _INTRO.search(text[a0:b0]) or (
-            rest and starts_line(rest[0][0]) and _LIST_ITEM.match(text[rest[0][0]:rest[0][1]]))
-        if intro and not (starts_line(a0) and _LIST_ITEM.match(text[a0:b0])):
+            rest and starts_line(rest[0][0]) and LIST_ITEM.match(text[rest[0][0]:rest[0][1]]))
+        if intro and not (starts_line(a0) and LIST_ITEM.match(text[a0:b0])):
             for a, b in rest:  # the list it introduces: items, and their continuations on the same line
-                if starts_line(a) and not _LIST_ITEM.match(text[a:b]):
+                if starts_line(a) and not LIST_ITEM.match(text[a:b]):
                     break
                 chosen.append((a, b))
         return chosen

@@ -112,6 +112,7 @@ class LoadedIndex:
     glossary: dict[str, list[str]] = field(default_factory=dict)  # English term -> Thai terms (mined)
     # per passage, worked out the first time a question needs it and kept
     _sentence_words: dict[str, list[frozenset[str]]] = field(default_factory=dict, repr=False)
+    _sentence_grams: dict[str, list[frozenset[str]]] = field(default_factory=dict, repr=False)
     _grams: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _provinces: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _joined: dict[str, "Passage | None"] = field(default_factory=dict, repr=False)
@@ -128,6 +129,14 @@ class LoadedIndex:
             spans = p.sentences or [(0, len(p.chunk.text))]
             self._sentence_words[key] = [frozenset(words(p.chunk.text[a:b])) for a, b in spans]
         return self._sentence_words[key]
+
+    def sentence_grams(self, p: Passage) -> list[frozenset[str]]:
+        """The character 3-grams of each of the passage's sentences (computed once a passage)."""
+        key = p.chunk.chunk_id
+        if key not in self._sentence_grams:
+            spans = p.sentences or [(0, len(p.chunk.text))]
+            self._sentence_grams[key] = [frozenset(char_grams(p.chunk.text[a:b], 3)) for a, b in spans]
+        return self._sentence_grams[key]
 
     def cited(self, p: Passage, spans: list[tuple[int, int]] | None = None) -> tuple[CitedSource, ...]:
         """The sources the passage's inline citations name (all of them, or those supporting ``spans``)."""

@@ -19,6 +19,8 @@ _LATIN = re.compile(r"[A-Za-z]")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _WORD = re.compile(r"[\w\u0E00-\u0E7F]", re.UNICODE)
+# a line (or a sentence starting one) that is an item of a list: "1. …", "1.2 …", "(2) …", "- …"
+LIST_ITEM = re.compile(r"\s*(?:\d+(?:\.\d+)*\.?|\(\d+\)|[-•◦*+])\s")
 # Characters that carry no text: zero-width and other format characters, and controls (but \n).
 _INVISIBLE = {chr(c) for c in range(0x20) if chr(c) not in "\n\t"} | {"\x7f"}
 

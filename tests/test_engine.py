@@ -4,6 +4,7 @@ import pytest
 
 from bot.engine import Engine
 from bot.formatting import message_text, notice_text, plain
+from bot.text import char_grams
 
 
 @pytest.fixture
@@ -87,7 +88,8 @@ def test_a_list_introduced_by_a_later_part_of_the_same_line_is_part_of_the_answe
     spans = [(text.index(p), text.index(p) + len(p)) for p in parts]
     words = [{"สิทธิประโยชน์", "เขตส่งเสริม"}, {"ดังนี้"}, {"ใบประกาศนียบัตร"}, {"บ่มเพาะ"}, {"อื่น"}]
     passage = SimpleNamespace(chunk=SimpleNamespace(text=text), sentences=spans)
-    index = SimpleNamespace(sentence_words=lambda p: words, retriever=SimpleNamespace(idf=lambda w: 1.0))
+    index = SimpleNamespace(sentence_words=lambda p: words, retriever=SimpleNamespace(idf=lambda w: 1.0),
+                            sentence_grams=lambda p: [frozenset(char_grams(text[a:b], 3)) for a, b in spans])
     chosen = Engine.highlight(passage, ["สิทธิประโยชน์", "เขตส่งเสริม"], index)
     assert [text[a:b] for a, b in chosen] == parts[:4]
 
@@ -132,7 +134,8 @@ def _toy(text: str, parts: list[str], words: list[set[str]]):
 
     spans = [(text.index(p), text.index(p) + len(p)) for p in parts]
     passage = SimpleNamespace(chunk=SimpleNamespace(text=text), sentences=spans)
-    index = SimpleNamespace(sentence_words=lambda p: words, retriever=SimpleNamespace(idf=lambda w: 1.0))
+    index = SimpleNamespace(sentence_words=lambda p: words, retriever=SimpleNamespace(idf=lambda w: 1.0),
+                            sentence_grams=lambda p: [frozenset(char_grams(text[a:b], 3)) for a, b in spans])
     return passage, index
 
 
