@@ -23,7 +23,7 @@ import numpy as np
 
 from .config import Settings
 
-FIELDS = ("embedding_model", "models_dir", "torch_threads")
+FIELDS = ("embedding_model", "models_dir", "torch_threads", "passage_precision")
 
 
 class PassageWorker:
@@ -65,7 +65,8 @@ def main() -> int:
 
     spec = json.loads(sys.argv[1])
     settings = Settings(_env_file=None, embedding_model=spec["embedding_model"], models_dir=spec["models_dir"],
-                        torch_threads=int(spec["torch_threads"]))
+                        torch_threads=int(spec["torch_threads"]),
+                        passage_precision=spec.get("passage_precision", "auto"))
     embedder = SentenceEmbedder(settings)
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:

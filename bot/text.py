@@ -164,8 +164,15 @@ def sentences(text: str) -> list[str]:
     The pieces concatenate back to the input exactly (each keeps its trailing space), so
     character offsets computed from them stay valid.
     """
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=4096)
+def _sentences(text: str) -> tuple[str, ...]:
+    """Remembered: indexing cuts each paragraph once for chunking and again, as a line of its
+    chunk, for the chunk's sentence spans (crfcut was a fifth of an index build)."""
     if not text.strip():
-        return []
+        return ()
     from pythainlp.tokenize import sent_tokenize
 
     starts, pos = [0], 0
@@ -187,7 +194,7 @@ def sentences(text: str) -> list[str]:
             merged[-1] += piece
         else:
             merged.append(piece)
-    return merged
+    return tuple(merged)
 
 
 # Thai does not end sentences with a period: Thai letters then "." is an abbreviation (พ.ค., ครม.).

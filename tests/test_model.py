@@ -46,6 +46,26 @@ def test_embeddings_are_normalized_and_discriminate(models):
     assert p[0] @ q > p[1] @ q + 0.05
 
 
+def test_passages_in_bf16_agree_with_full_precision(real_settings):
+    """PASSAGE_PRECISION: bf16 autocast (products in bf16, sums and norms in fp32) gives the same
+    vectors to five decimals of cosine; "fp32" turns it off; "auto" follows the CPU."""
+    from bot.embedder import SentenceEmbedder, bf16_passages
+
+    assert bf16_passages("bf16") and not bf16_passages("fp32")
+    assert isinstance(bf16_passages("auto"), bool)
+    texts = THAI + ENGLISH + [" ".join(THAI * 20)]  # one passage past the model's 512 tokens
+    full = SentenceEmbedder(real_settings.model_copy(update={"passage_precision": "fp32"}))
+    half = SentenceEmbedder(real_settings.model_copy(update={"passage_precision": "bf16"}))
+    assert not full.passage_bf16 and half.passage_bf16
+    a, b = half.passages(texts), full.passages(texts)
+    assert a.dtype == np.float32 and np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    cos = (a * b).sum(axis=1)
+    assert cos.min() >= 0.9995, cos
+    assert not np.array_equal(a, b)  # bf16 did run
+    # questions stay in full precision
+    assert np.array_equal(half.queries(THAI), full.queries(THAI))
+
+
 def test_the_built_model_folder_loads_offline(real_settings):
     from sentence_transformers import SentenceTransformer
 
