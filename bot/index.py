@@ -35,7 +35,7 @@ from .types import Chunk, Document, Source
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8  # 8: the mined glossary without dated notes and words before a term
 TEXT_VERSION = 4  # bump when normalization, tokenization or sentence splitting changes
 VECTOR_FILES = ("chunks.jsonl", "embeddings.npy", "headings.npy", "units.npy")
 FILES = (*VECTOR_FILES, "faiss.index", "glossary.json")

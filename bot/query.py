@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from .text import ENGLISH_STOPWORDS, english_to_thai_terms, language, segment, words
+from .text import ENGLISH_STOPWORDS, english_terms, english_to_thai_terms, language, segment, words
 
 # -- short Buddhist-era years -----------------------------------------------------------------------
 _MONTHS = ("ม.ค.|ก.พ.|มี.ค.|เม.ย.|พ.ค.|มิ.ย.|ก.ค.|ส.ค.|ก.ย.|ต.ค.|พ.ย.|ธ.ค.|มกราคม|กุมภาพันธ์|มีนาคม|เมษายน|"
@@ -163,8 +163,24 @@ def mine_glossary(texts: Iterable[str]) -> dict[str, list[str]]:
         for m in _PAREN_EN.finditer(text):
             add(m.group("en"), m.group("th"))
         for m in _PAREN_TH.finditer(text):
-            add(m.group("en"), m.group("th"))
-    return out
+            if not _DATED.search(m.group("th")):  # "EEC (เผยแพร่ไม่เกิน ม.ค. 2565)" is a note, not a name
+                add(m.group("en"), m.group("th"))
+    # a term that ends with another term of the same English one (mined, or in the curated list) is
+    # that term with the words before it ("สอบถามรายละเอียดเพิ่มเติมได้ที่สำนักงานส่งเสริมเศรษฐกิจดิจิทัล"
+    # for depa, "ที่ประชุมคณะกรรมการเมืองอัจฉริยะ" for smart city)
+    curated: dict[str, list[str]] = {}
+    for en, th in english_terms():
+        curated.setdefault(en, []).extend(th.split())
+    cleaned = {}
+    for en, terms in out.items():
+        shorter = terms + curated.get(en, [])
+        kept = [t for t in terms if not any(o != t and t.endswith(o) for o in shorter)]
+        if kept:
+            cleaned[en] = kept
+    return cleaned
+
+
+_DATED = re.compile(r"(?<!\d)(?:25|20)\d\d(?!\d)|" + _MONTHS_RE)
 
 
 def glossary_terms(text: str, glossary: dict[str, list[str]]) -> list[str]:

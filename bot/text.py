@@ -133,7 +133,9 @@ def thai_year(word: str, variants: dict[str, str]) -> str:
 
 
 @lru_cache(maxsize=1)
-def _en_th_terms() -> tuple[tuple[str, str], ...]:
+def english_terms() -> tuple[tuple[str, str], ...]:
+    """The curated English-Thai glossary (``data/en_th_terms.tsv``): (English phrase, Thai terms),
+    longest phrase first."""
     rows = []
     for line in (Path(__file__).parent / "data" / "en_th_terms.tsv").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#") and "\t" in line:
@@ -150,8 +152,13 @@ def english_to_thai_terms(text: str) -> tuple[list[str], str]:
     documents use is dictionary-based query translation.
     """
     low = " " + re.sub(r"[^a-z0-9 ]+", " ", text.lower()) + " "
+    known = {en for en, _ in english_terms()}
+    # a plural the glossary has only in the singular ("projects" -> "project")
+    low = " ".join(w[:-1] if w.endswith("s") and len(w) > 3 and w not in known and w[:-1] in known else w
+                   for w in low.split())
+    low = f" {low} "
     found = []
-    for en, th in _en_th_terms():
+    for en, th in english_terms():
         if f" {en} " in low:
             found.append(th)
             low = low.replace(f" {en} ", " ")

@@ -38,7 +38,9 @@ def test_our_knowledge_base_questions(real_engine):
     # top-1 0.927 (VNNI) or 0.919 (AVX2-only: one question of 124 less), as above
     assert figs["top1"] >= 0.91 and figs["top3"] >= 0.96, figs
     assert figs["correct"] >= 0.88 and figs["wrong"] <= 0.045 and figs["rejected_out"] >= 0.9, figs
-    assert figs["lead_holds_answer"] >= 0.86, figs  # the bold lead itself says it (0.78 before its kind and window)
+    # the bold lead itself says it (0.78 before its kind and window); 95 answers either way, a share of
+    # 110 correct answers before the English words and the cleaner glossary, of 112 after
+    assert figs["lead_holds_answer"] >= 0.84, figs
 
 
 @pytest.mark.skipif(not (SHARED / "eval" / "users-dev.jsonl").exists(), reason="../shared is not beside the repo")
@@ -49,11 +51,12 @@ def test_questions_in_users_voices(real_engine):
     a little more (threshold 0.64 -> 0.61: correct 0.717 -> 0.742, wrong 0.106 -> 0.119)."""
     res = evaluate_domain(real_engine, read_jsonl(SHARED / "eval" / "users-dev.jsonl"))
     figs = res.figures()
-    assert figs["top1"] >= 0.83 and figs["top3"] >= 0.94, figs
-    assert figs["correct"] >= 0.74 and figs["rejected_out"] >= 0.8 and figs["wrong"] <= 0.12, figs
+    # 0.850 / 0.942 / 0.792 / 0.825 / 0.100 measured; the floors leave one question for the CPU's int8
+    assert figs["top1"] >= 0.84 and figs["top3"] >= 0.94, figs
+    assert figs["correct"] >= 0.78 and figs["rejected_out"] >= 0.8 and figs["wrong"] <= 0.11, figs
     assert figs["lead_holds_answer"] >= 0.80, figs  # 0.71 before
     styles = figs["top1_by_style"]
-    assert styles["short-year"] >= 0.95 and styles["typo"] >= 0.95 and styles["english"] >= 0.7, styles
+    assert styles["short-year"] >= 0.95 and styles["typo"] >= 0.95 and styles["english"] >= 0.73, styles  # 0.80
 
 
 @pytest.mark.parametrize("question,document,section", [

@@ -59,6 +59,16 @@ def test_the_glossary_is_mined_from_english_beside_thai():
     assert glossary_terms("What is smart mobility?", g) == ["การเดินทางและขนส่งอัจฉริยะ"]
 
 
+def test_a_mined_term_with_words_before_it_is_dropped_for_the_term_itself():
+    text = ("ผู้สนใจควรสอบถามกับสำนักงานส่งเสริมเศรษฐกิจดิจิทัล (depa) หรือสอบถามรายละเอียดเพิ่มเติมได้ที่สำนักงานส่งเสริม"
+            "เศรษฐกิจดิจิทัล (depa) และดีป้า (depa) ที่ประชุมคณะกรรมการเมืองอัจฉริยะ (smart city) "
+            "ส่วน EEC (เผยแพร่ไม่เกิน ม.ค. 2565) และ EEC (เขตพัฒนาพิเศษภาคตะวันออก)")
+    g = mine_glossary([text])
+    assert g["depa"] == ["สำนักงานส่งเสริมเศรษฐกิจดิจิทัล"]  # "และดีป้า" ends with the curated "ดีป้า"
+    assert "smart city" not in g  # ends with the curated "เมืองอัจฉริยะ": that term plus the words before it
+    assert g["eec"] == ["เขตพัฒนาพิเศษภาคตะวันออก"]  # a dated note in parentheses is no name
+
+
 def test_a_thai_term_is_cut_after_the_last_function_word():
     assert thai_term("ผู้สนใจควรสอบถามกับสำนักงานส่งเสริมเศรษฐกิจดิจิทัล") == "สำนักงานส่งเสริมเศรษฐกิจดิจิทัล"
     assert thai_term("กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม") == "กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม"

@@ -68,6 +68,15 @@ def test_english_glossary_translates_domain_phrases_only():
     assert any("เขตส่งเสริม" in t for t in terms)
 
 
+def test_english_words_of_questions_find_the_documents_thai():
+    terms, rest = english_to_thai_terms("How many projects did the working group approve at its first meeting?")
+    assert {"โครงการ", "คณะทำงาน", "ประชุม", "แรก ที่ 1", "เห็นชอบ อนุมัติ"} <= set(terms)  # plural too
+    assert "projects" not in rest and "working" not in rest
+    terms, rest = english_to_thai_terms("Which six areas were added?")
+    assert {"6", "พื้นที่", "เพิ่ม"} <= set(terms)
+    assert english_to_thai_terms("What is the news?")[1].split() == ["what", "is", "the", "news"]  # "new" + s: no
+
+
 def test_char_grams_ignore_spaces():
     assert char_grams("ab c", 2) == ["ab", "bc"]
     assert char_grams("", 3) == []
