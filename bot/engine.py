@@ -48,25 +48,6 @@ GRAMS_WEIGHT, KIND_WEIGHT = 0.3, 0.4
 SHORT_LEAD = 200
 
 
-# the fused-score bonus (in z-score units) of a passage among the best ANCHOR_POOL that gives a number
-# of what a question counts ("กี่วัน" -> "7 วัน"). Measured on the three dev sets: 0.5 and 1 give
-# users-dev top-1 +1 and no other change (3 also moves a right first passage down); the same bonus for a passage whose answering sentence holds
-# the kind of answer asked for (a date, a number, a person) gained users-dev 1 and lost kb-dev 2 and
-# domain-dev 1, so it is not used for ranking
-UNIT_BONUS = 1.0
-# "กี่วัน", "กี่ โครงการ": the unit counted is the word after "กี่"
-_COUNT = re.compile(r"กี่\s*([\u0E00-\u0E7F]+)")
-
-
-def count_unit(question: str) -> str | None:
-    """The unit a Thai question counts ("กี่วัน" -> "วัน"), if it asks how many of something."""
-    m = _COUNT.search(question)
-    if not m:
-        return None
-    pieces = words(m.group(1))
-    return pieces[0] if pieces and len(pieces[0]) > 1 else None
-
-
 def answer_kind(question: str) -> re.Pattern[str] | None:
     """What a sentence answering the question contains (a date, a number, a person's title), if the
     question asks for one."""
@@ -177,7 +158,6 @@ class Engine:
         english = language(text) == "en"
         weights = self.english_weights if english else self.weights
         scored = index.retriever.search(Query.of(vec, tokens, query), max(k, ANCHOR_POOL), weights, also=also)
-        scored = self._counting_first(index, scored, count_unit(query))
         # a question that names a year or a province is answered by a passage that names it too:
         # of the best ANCHOR_POOL, those that do come first (in fused order within a rank)
         anchors = anchors_of(query, about)
@@ -238,17 +218,6 @@ class Engine:
             missing_idf=(max(missing) if missing else 0.0) / r.idf(""),
             gap=scored[0].score - scored[1].score if len(scored) > 1 else 1.0,
             fused=scored[0].score, english=float(english), anchor_missing=float(anchor_missing))
-
-    @staticmethod
-    def _counting_first(index: LoadedIndex, scored: list[Scored], unit: str | None) -> list[Scored]:
-        """For a question counting something ("กี่วัน"), a passage among the best ANCHOR_POOL that
-        gives a number of it ("7 วัน") gains UNIT_BONUS on its fused score."""
-        if unit is None:
-            return scored
-        counted = re.compile(r"\d[\d,.]*\s*" + re.escape(unit))
-        pool = [Scored(s.index, s.score + UNIT_BONUS, s.dense, s.lexical)
-                if counted.search(index.passages[s.index].chunk.text) else s for s in scored[:ANCHOR_POOL]]
-        return sorted(pool, key=lambda s: -s.score) + scored[ANCHOR_POOL:]
 
     @staticmethod
     def _runs_on(passage: Passage, spans: list[tuple[int, int]]) -> bool:

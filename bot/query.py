@@ -142,14 +142,18 @@ def thai_term(run: str) -> str:
     return run
 
 
+# a year or a month: a parenthesis holding one is a dated note, not the name of a term
+_DATED = re.compile(r"(?<!\d)(?:25|20)\d\d(?!\d)|" + _MONTHS_RE)
+
+
 def mine_glossary(texts: Iterable[str]) -> dict[str, list[str]]:
     """English terms the documents put beside Thai ones, "การเดินทางและขนส่งอัจฉริยะ (Smart Mobility)"
     or "City Data Platform (แพลตฟอร์มข้อมูลเมือง)", mapped to those Thai terms."""
     out: dict[str, list[str]] = {}
 
-    def add(en: str, th: str) -> None:
+    def add(en: str, th: str, note_ok: bool = True) -> None:
         th = thai_term(th)
-        if not th or len(th) < 2:
+        if not th or len(th) < 2 or (not note_ok and _DATED.search(th)):
             return
         for part in _EN_SPLIT.split(en):
             key = _clean_en(part)
@@ -162,25 +166,32 @@ def mine_glossary(texts: Iterable[str]) -> dict[str, list[str]]:
     for text in texts:
         for m in _PAREN_EN.finditer(text):
             add(m.group("en"), m.group("th"))
-        for m in _PAREN_TH.finditer(text):
-            if not _DATED.search(m.group("th")):  # "EEC (เผยแพร่ไม่เกิน ม.ค. 2565)" is a note, not a name
-                add(m.group("en"), m.group("th"))
-    # a term that ends with another term of the same English one (mined, or in the curated list) is
-    # that term with the words before it ("สอบถามรายละเอียดเพิ่มเติมได้ที่สำนักงานส่งเสริมเศรษฐกิจดิจิทัล"
-    # for depa, "ที่ประชุมคณะกรรมการเมืองอัจฉริยะ" for smart city)
-    curated: dict[str, list[str]] = {}
-    for en, th in english_terms():
-        curated.setdefault(en, []).extend(th.split())
-    cleaned = {}
-    for en, terms in out.items():
-        shorter = terms + curated.get(en, [])
+        for m in _PAREN_TH.finditer(text):  # "EEC (เผยแพร่ไม่เกิน ม.ค. 2565)" is a note, not a name
+            add(m.group("en"), m.group("th"), note_ok=False)
+    return without_words_before(out)
+
+
+def without_words_before(glossary: dict[str, list[str]],
+                         also: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """The glossary without a term that ends with another term of the same English phrase (of the
+    glossary, or of ``also``): that is the other term with the words before it in the sentence
+    ("สอบถามรายละเอียดเพิ่มเติมได้ที่สำนักงานส่งเสริมเศรษฐกิจดิจิทัล" beside "สำนักงานส่งเสริม
+    เศรษฐกิจดิจิทัล" for depa)."""
+    out = {}
+    for en, terms in glossary.items():
+        shorter = terms + (also or {}).get(en, [])
         kept = [t for t in terms if not any(o != t and t.endswith(o) for o in shorter)]
         if kept:
-            cleaned[en] = kept
-    return cleaned
+            out[en] = kept
+    return out
 
 
-_DATED = re.compile(r"(?<!\d)(?:25|20)\d\d(?!\d)|" + _MONTHS_RE)
+def curated_terms() -> dict[str, list[str]]:
+    """The curated English-Thai glossary as English phrase -> its Thai terms (each word a term)."""
+    out: dict[str, list[str]] = {}
+    for en, th in english_terms():
+        out.setdefault(en, []).extend(th.split())
+    return out
 
 
 def glossary_terms(text: str, glossary: dict[str, list[str]]) -> list[str]:
@@ -306,7 +317,9 @@ class QueryRewriter:
     reading whose scores are averaged with its own."""
 
     def __init__(self, glossary: dict[str, list[str]] | None = None, speller: Speller | None = None):
-        self.glossary = glossary or {}
+        # a mined term that is a curated one with words before it ("ที่ประชุมคณะกรรมการเมืองอัจฉริยะ"
+        # for smart city) goes; done here, so an edit of the curated list needs no new index
+        self.glossary = without_words_before(glossary or {}, curated_terms())
         self.speller = speller
 
     def rewrite(self, q: str) -> Rewritten:

@@ -144,6 +144,30 @@ def english_terms() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(rows, key=lambda r: -len(r[0])))  # longest phrase first
 
 
+@lru_cache(maxsize=1)
+def _glossary_words() -> frozenset[str]:
+    return frozenset(w for en, _ in english_terms() for w in en.split())
+
+
+_NUMBER_WORDS = frozenset("two three four five six seven eight nine ten second third".split())
+# English words that end in "s" but are no plurals
+_NOT_PLURAL = frozenset("news business status series analysis process access address campus bonus focus "
+                        "always perhaps various previous plus thus yes this his its us was has is does as".split())
+
+
+def singular(word: str) -> str:
+    """A plural the curated glossary has only in the singular, as that singular ("projects" ->
+    "project", "agencies" -> "agency", "groups" in "working groups" -> "group")."""
+    known = _glossary_words()
+    if word in known or len(word) < 4 or word in _NOT_PLURAL:
+        return word
+    for plural, one in (("ies", "y"), ("es", ""), ("s", "")):
+        base = word[: -len(plural)] + one
+        if word.endswith(plural) and base in known and base not in _NUMBER_WORDS:
+            return base
+    return word
+
+
 def english_to_thai_terms(text: str) -> tuple[list[str], str]:
     """Thai terms for the domain phrases of an English question (a small curated glossary), and
     the rest of the question that the glossary did not translate.
@@ -151,12 +175,7 @@ def english_to_thai_terms(text: str) -> tuple[list[str], str]:
     e5-small matches English questions to Thai passages poorly; adding the Thai terms the
     documents use is dictionary-based query translation.
     """
-    low = " " + re.sub(r"[^a-z0-9 ]+", " ", text.lower()) + " "
-    known = {en for en, _ in english_terms()}
-    # a plural the glossary has only in the singular ("projects" -> "project")
-    low = " ".join(w[:-1] if w.endswith("s") and len(w) > 3 and w not in known and w[:-1] in known else w
-                   for w in low.split())
-    low = f" {low} "
+    low = " " + " ".join(singular(w) for w in re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()) + " "
     found = []
     for en, th in english_terms():
         if f" {en} " in low:

@@ -1,5 +1,4 @@
 import json
-import re
 
 import pytest
 
@@ -164,33 +163,3 @@ def test_a_short_lead_sentence_is_followed_by_the_next_on_its_line():
     assert Engine._with_next(passage, spans[1:2]) == spans[1:2]  # not across a line
     assert Engine._with_next(passage, spans[2:3]) == spans[2:3]  # not into a list item
     assert Engine._with_next(passage, spans[:2]) == spans[:2]  # a lead of several sentences as it is
-
-
-@pytest.mark.parametrize("question,unit", [
-    ("งานไทยแลนด์สมาร์ทซิตี้วีคจัดทั้งหมดกี่วันคะ", "วัน"), ("พิษณุโลกมี smart city กี่โครงการ", "โครงการ"),
-    ("ยกเว้นภาษีได้กี่ ปี", "ปี"), ("ใครเป็นประธาน", None), ("How many days?", None),
-])
-def test_the_unit_a_question_counts(question, unit):
-    from bot.engine import count_unit
-
-    assert count_unit(question) == unit
-
-
-def test_a_passage_giving_a_number_of_what_is_counted_comes_first(engine):
-    from bot.engine import ANCHOR_POOL, UNIT_BONUS
-    from bot.retrieval import Scored
-
-    index = engine.index
-    counts = [i for i, p in enumerate(index.passages) if "30 คน" in p.chunk.text]
-    others = [i for i, p in enumerate(index.passages) if not re.search(r"\d\s*คน", p.chunk.text)]
-    assert counts and others
-    filler = [Scored(others[j % len(others)], 1.0 - j, 0.5, 0.0) for j in range(ANCHOR_POOL + 2)]
-    near = [Scored(others[0], 5.0, 0.9, 1.0), Scored(counts[0], 5.0 - UNIT_BONUS / 2, 0.9, 1.0)] + filler
-    ranked = engine._counting_first(index, near, "คน")
-    assert ranked[0].index == counts[0] and ranked[0].score == 5.0 + UNIT_BONUS / 2
-    assert ranked[1:] == [near[0]] + filler  # the others keep their order and scores
-    far = [Scored(others[0], 5.0 + UNIT_BONUS, 0.9, 1.0)] + near[1:]
-    assert engine._counting_first(index, far, "คน")[0].index == others[0]  # a bonus, not a veto
-    beyond = [Scored(others[0], 9.0 - j, 0.5, 0.0) for j in range(ANCHOR_POOL)] + [near[1]]
-    assert engine._counting_first(index, beyond, "คน") == beyond  # only the best ANCHOR_POOL gain
-    assert engine._counting_first(index, near, None) == near
