@@ -104,19 +104,26 @@ class Units:
         return best, float(self.headings[i] @ vector)
 
     def of_rows(self, vector: np.ndarray, words: list[str], rows: np.ndarray,
-                heading: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """The same signals as ``scores`` for the passages ``rows`` only (``heading``: the heading
-        BM25 of every passage, when already computed)."""
+                heading: np.ndarray | None = None,
+                names: frozenset[str] = frozenset({"units", "heading_dense", "heading_words"})) -> dict[str, np.ndarray]:
+        """The same signals as ``scores`` (those in ``names``) for the passages ``rows`` only
+        (``heading``: the heading BM25 of every passage, when already computed)."""
         from .scale import _ranges
 
-        a, b = np.searchsorted(self.owner, rows), np.searchsorted(self.owner, rows + 1)
-        pos, which = _ranges(a, b)
-        best = np.full(len(rows), -1.0, dtype=np.float32)
-        np.maximum.at(best, which, self.vectors[pos] @ vector)
-        if heading is None:
-            heading = self.heading_bm25.get_scores(words) if words else None
-        return {"units": best, "heading_dense": self.headings[rows] @ vector,
-                "heading_words": heading[rows] if heading is not None else np.zeros(len(rows), np.float32)}
+        out: dict[str, np.ndarray] = {}
+        if "units" in names:
+            a, b = np.searchsorted(self.owner, rows), np.searchsorted(self.owner, rows + 1)
+            pos, which = _ranges(a, b)
+            best = np.full(len(rows), -1.0, dtype=np.float32)
+            np.maximum.at(best, which, self.vectors[pos] @ vector)
+            out["units"] = best
+        if "heading_dense" in names:
+            out["heading_dense"] = self.headings[rows] @ vector
+        if "heading_words" in names:
+            if heading is None:
+                heading = self.heading_bm25.get_scores(words) if words else None
+            out["heading_words"] = heading[rows] if heading is not None else np.zeros(len(rows), np.float32)
+        return out
 
     def scores(self, vector: np.ndarray, words: list[str], size: int) -> dict[str, np.ndarray]:
         best = np.full(size, -1.0, dtype=np.float32)
@@ -334,8 +341,10 @@ class Retriever:
         words = self.words.propose(query.terms["words"], self.scale.words_k)
         return np.union1d(dense, words).astype(np.int64)
 
-    def _signals(self, query: Query, rows: np.ndarray, names: set[str]) -> dict[str, np.ndarray]:
-        """Each named signal's scores for the passages ``rows``."""
+    def _signals(self, query: Query, rows: np.ndarray, names: set[str],
+                 heading: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each named signal's scores for the passages ``rows`` (``heading``: the heading BM25 of
+        every passage for this query, when already computed)."""
         vector = np.asarray(query.vector, dtype=np.float32)
         out: dict[str, np.ndarray] = {}
         if "dense" in names:
@@ -350,13 +359,12 @@ class Retriever:
                 q = g.query(query_text(query, name))
                 keys, owner = concat_gram_keys(codes, lens, g.n)
                 out[name] = g.score(q, rows, keys, owner)
-        unit_names = names & {"units", "heading_dense", "heading_words"}
+        unit_names = frozenset(names & {"units", "heading_dense", "heading_words"})
         if unit_names and self.units is not None:
-            out.update({k: v for k, v in self.units.of_rows(vector, query.terms["words"], rows).items()
-                        if k in unit_names})
+            out.update(self.units.of_rows(vector, query.terms["words"], rows, heading, unit_names))
         return out
 
-    def _stats(self, query: Query, name: str) -> tuple[float, float]:
+    def _stats(self, query: Query, name: str, heading: np.ndarray | None = None) -> tuple[float, float]:
         """A signal's mean and standard deviation over all passages: exact for the dense signal,
         estimated on the fixed sample for the others."""
         if name == "dense":
@@ -367,7 +375,7 @@ class Retriever:
         elif name == "words":
             s = self._words_sample.scores(query.terms["words"])
         else:
-            s = self._signals(query, self._sample, {name})[name]
+            s = self._signals(query, self._sample, {name}, heading)[name]
         return float(np.mean(s)), float(np.std(s))
 
     def row_scores(self, query: Query, rows: np.ndarray, weights: Weights = Weights(),
@@ -389,13 +397,17 @@ class Retriever:
         if self.units is not None and (weights.units or weights.heading_dense or weights.heading_words):
             names += ["units", "heading_dense", "heading_words"]
         used = {n for n in names if weights.of(n)} | {"dense", "words"}
-        sig = self._signals(query, rows, used)
+        # the heading BM25 scores every heading: once a question, for its rows and its statistics
+        heading = None
+        if "heading_words" in used and self.units is not None and query.terms["words"]:
+            heading = self.units.heading_bm25.get_scores(query.terms["words"])
+        sig = self._signals(query, rows, used, heading)
         fused = np.zeros(len(rows), dtype=np.float64)
         for name in names:
             w = weights.of(name)
             if not w:
                 continue
-            mean, std = self._stats(query, name)
+            mean, std = self._stats(query, name, heading)
             if std >= 1e-12:
                 fused += w * (np.asarray(sig[name], dtype=np.float64) - mean) / std
         return fused + self.prior[rows], sig["dense"], sig["words"]

@@ -164,3 +164,21 @@ def test_the_engine_answers_on_the_candidate_path(settings, fake_embedder, quest
     a, b = exact.ask(question), cand.ask(question)
     assert [h.chunk.chunk_id for h in b.hits][:1] == [h.chunk.chunk_id for h in a.hits][:1]
     assert b.answered == a.answered
+
+
+def test_the_candidate_path_scores_every_heading_once_a_reading(settings, fake_embedder):
+    """The heading BM25 scores every passage's heading: once for a question's candidates and the
+    statistics of all three unit signals together, not once for each (at a million passages each
+    pass is a million additions for a common word)."""
+    from bot.engine import Engine
+
+    cand = Engine.load(settings.model_copy(update={"exact_search_limit": 1}), embedder=fake_embedder)
+    bm25 = cand.index.retriever.units.heading_bm25
+    calls = []
+    real = bm25.get_scores
+    bm25.get_scores = lambda words: calls.append(words) or real(words)
+    try:
+        answer = cand.ask("ไมโครกริดที่นิคมอมตะ")  # a Thai question: one reading
+    finally:
+        bm25.get_scores = real
+    assert answer.hits and len(calls) == 1
