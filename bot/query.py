@@ -177,9 +177,10 @@ def without_words_before(glossary: dict[str, list[str]],
     glossary, or of ``also``): that is the other term with the words before it in the sentence
     ("สอบถามรายละเอียดเพิ่มเติมได้ที่สำนักงานส่งเสริมเศรษฐกิจดิจิทัล" beside "สำนักงานส่งเสริม
     เศรษฐกิจดิจิทัล" for depa)."""
+    also = also or {}
     out = {}
     for en, terms in glossary.items():
-        shorter = terms + (also or {}).get(en, [])
+        shorter = terms + also.get(en, [])
         kept = [t for t in terms if not any(o != t and t.endswith(o) for o in shorter)]
         if kept:
             out[en] = kept
