@@ -28,7 +28,7 @@ from .documents import Problem, file_digest, knowledge_files, load_documents
 from .embedder import Embedder, prepare
 from .citations import CitedSource, find as find_citations, resolve as resolve_citation, sources_of, supporting
 from .query import mine_glossary
-from .retrieval import FIELDS, Retriever, Units
+from .retrieval import CANDIDATES_DIR, CANDIDATES_PARAMS, FIELDS, Retriever, Units
 from .scale import ScaleParams
 from .text import char_grams, sentences, words
 from .types import Chunk, Document, Source
@@ -196,7 +196,8 @@ class LoadedIndex:
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as f:  # streamed: a large index's files are not read into memory whole
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def indexed_text(chunk: Chunk) -> str:
@@ -327,10 +328,14 @@ class IndexStore:
                                          np.load(self.dir / "units.npy"))
                 units = Units.of([v.units for v in vectors], np.stack([v.heading for v in vectors]),
                                  [words(p.chunk.header()) for p in passages])
+                # the candidate path's indexes as the build saved them; an index built on the exact
+                # path and served past a lowered limit has none: they are built in memory
+                saved = self.dir / CANDIDATES_DIR
+                recorded = f"{CANDIDATES_DIR}/{CANDIDATES_PARAMS}" in manifest.get("files", {})
                 retriever = Retriever(embeddings, [p.tokens for p in passages],
                                       [indexed_text(p.chunk) for p in passages] if big else None, bm25,
                                       None if big else index, prior=self.prior(passages, manifest),
-                                      units=units, exact_limit=limit)
+                                      units=units, exact_limit=limit, saved=saved if big and recorded else None)
             else:
                 retriever = Retriever(embeddings, [], [], faiss_index=index)
         except Exception as exc:
@@ -400,7 +405,7 @@ class IndexStore:
         order = sorted(range(len(passages)), key=lambda i: (passages[i].chunk.doc_id, _num(passages[i].chunk.chunk_id)))
         passages = [passages[i] for i in order]
         vectors = [vectors[i] for i in order]
-        self._write(docs, report.problems, passages, vectors, embedder)
+        self._write(docs, report.problems, passages, vectors, embedder, progress)
         report.documents, report.chunks = len(docs), len(passages)
         report.seconds = time.perf_counter() - t0
         return report
@@ -421,7 +426,7 @@ class IndexStore:
         return out
 
     def _write(self, docs: list[Document], problems: list[Problem], passages: list[Passage],
-               vectors: list[Vectors], embedder: Embedder) -> None:
+               vectors: list[Vectors], embedder: Embedder, progress: bool = False) -> None:
         work = self.dir.with_name(f".{self.dir.name}.new")
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -439,13 +444,15 @@ class IndexStore:
         faiss.write_index(index, str(work / "faiss.index"))
         glossary = mine_glossary(indexed_text(p.chunk) for p in passages)
         (work / "glossary.json").write_text(json.dumps(glossary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
-        if passages and len(passages) <= self.settings.exact_search_limit:
+        if passages:
             texts = [indexed_text(p.chunk) for p in passages]
-            # the files of the exact path; past the limit the candidate path builds its indexes in
-            # memory at load, and the exact path's n-gram postings (11 GB at 100,000 passages) are
-            # never built
-            Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index,
-                      mode="exact").save_lexical(work)
+            # the files of the exact path, or past the limit the candidate path's indexes (loaded,
+            # not built again, at every start); the exact path's n-gram postings (11 GB at 100,000
+            # passages) are never built there
+            exact = len(passages) <= self.settings.exact_search_limit
+            Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index if exact else None,
+                      mode="exact" if exact else "candidates", exact_limit=self.settings.exact_search_limit,
+                      progress=progress and not exact).save_lexical(work)
         counts: dict[str, int] = {}
         for p in passages:
             counts[p.chunk.doc_id] = counts.get(p.chunk.doc_id, 0) + 1

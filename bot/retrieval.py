@@ -13,8 +13,10 @@ their union is scored, with each signal's z-score statistics estimated over the 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import logging
@@ -30,6 +32,9 @@ from .scale import DenseIndex, GramField, GramSample, ScaleParams, WordsIndex, c
 from .text import char_grams
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
+
+CANDIDATES_DIR = "candidates"  # the candidate path's saved indexes, in the index folder
+CANDIDATES_PARAMS = "params.json"  # what they were built with: a mismatch means building them again
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,10 @@ class Retriever:
     def __init__(self, embeddings: np.ndarray, tokens: list[list[str]], texts: list[str] | None = None,
                  bm25: dict[str, bm25s.BM25] | None = None, faiss_index: faiss.Index | None = None,
                  prior: np.ndarray | None = None, units: Units | None = None, mode: str = "auto",
-                 exact_limit: int = EXACT_LIMIT, scale: ScaleParams = ScaleParams(), progress: bool = False):
-        """Lexical indexes are built from ``texts`` unless ready ones (loaded from disk) are given.
+                 exact_limit: int = EXACT_LIMIT, scale: ScaleParams = ScaleParams(), progress: bool = False,
+                 saved: Path | None = None):
+        """Lexical indexes are built from ``texts`` unless ready ones (loaded from disk) are given:
+        ``bm25`` on the exact path, ``saved`` (the folder ``save_lexical`` wrote) on the candidate path.
 
         ``prior`` is added to each passage's fused score (e.g. a bonus for official documents).
         ``mode``: "exact", "candidates", or "auto": exact up to ``exact_limit`` passages. The
@@ -171,7 +178,7 @@ class Retriever:
         self.mode = mode
         self.params = {"mode": mode, "exact_limit": exact_limit}
         if mode == "candidates":
-            self._init_candidates(embeddings, tokens, texts, prior, units, scale, progress)
+            self._init_candidates(embeddings, tokens, texts, prior, units, scale, progress, saved)
             return
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.tokens = tokens
@@ -204,26 +211,19 @@ class Retriever:
         self._idf = {w: math.log(1 + (self.size - n + 0.5) / (n + 0.5)) for w, n in df.items()}
         self._sets = [frozenset(t) for t in tokens]
 
-    def _init_candidates(self, embeddings, tokens, texts, prior, units, scale: ScaleParams, progress) -> None:
+    def _init_candidates(self, embeddings, tokens, texts, prior, units, scale: ScaleParams, progress,
+                         saved: Path | None) -> None:
         if texts is None:
             raise ValueError("the candidate path needs the passages' texts")
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.tokens, self.texts, self.size, self.units, self.scale = tokens, texts, len(tokens), units, scale
         self.params.update(scale.as_dict(self.size))
         self.prior = np.zeros(self.size) if prior is None else np.asarray(prior, dtype=np.float64)
-        self.dense = DenseIndex(self.embeddings, scale, progress)
+        if saved is not None:
+            self._load_candidates(Path(saved))
+        else:
+            self._build_candidates(tokens, texts, scale, progress)
         self.faiss = self.dense.index[1]
-        words_field = FIELDS[0]
-        self.words = WordsIndex(tokens, words_field.k1, words_field.b, scale, progress)
-        self.grams = {f.name: GramField(int(f.name[-1]), f.k1, f.b, self.size) for f in FIELDS[1:]}
-        step = scale.batch
-        for a in tqdm(range(0, self.size, step), desc="n-gram fields", unit="batch", disable=not progress):
-            for i in range(a, min(self.size, a + step)):
-                codes = gram_text(texts[i])
-                for g in self.grams.values():
-                    g.add(i, gram_keys(codes, g.n))
-        for g in self.grams.values():
-            g.finish()
         self.bm25 = {}
         rng = np.random.default_rng(scale.seed + 1)
         self._sample = np.sort(rng.choice(self.size, min(self.size, scale.sample), replace=False))
@@ -236,9 +236,51 @@ class Retriever:
         self._idf = {}
         self._sets = {}
 
+    def _build_candidates(self, tokens, texts, scale: ScaleParams, progress) -> None:
+        self.dense = DenseIndex(self.embeddings, scale, progress)
+        words_field = FIELDS[0]
+        self.words = WordsIndex(tokens, words_field.k1, words_field.b, scale, progress)
+        self.grams = {f.name: GramField(int(f.name[-1]), f.k1, f.b, self.size) for f in FIELDS[1:]}
+        step = scale.batch
+        for a in tqdm(range(0, self.size, step), desc="n-gram fields", unit="batch", disable=not progress):
+            for i in range(a, min(self.size, a + step)):
+                codes = gram_text(texts[i])
+                for g in self.grams.values():
+                    g.add(i, gram_keys(codes, g.n))
+        for g in self.grams.values():
+            g.finish()
+
+    def _load_candidates(self, folder: Path) -> None:
+        """The indexes ``save_lexical`` wrote, for the same passages and parameters (else ValueError)."""
+        recorded = json.loads((folder / CANDIDATES_PARAMS).read_text(encoding="utf-8"))
+        if recorded != self._built_with():
+            raise ValueError(f"the saved candidate indexes were built with {recorded}, not {self._built_with()}")
+        self.dense = DenseIndex.load(folder, self.embeddings, self.scale)
+        self.words = WordsIndex.load(folder, self.size)
+        self.grams = {f.name: GramField.load(folder / f"{f.name}.npz", self.size) for f in FIELDS[1:]}
+        for f in FIELDS[1:]:
+            g = self.grams[f.name]
+            if (g.n, g.k1, g.b) != (int(f.name[-1]), f.k1, f.b):
+                raise ValueError(f"{f.name}.npz was built with other BM25 parameters")
+        words_field = FIELDS[0]
+        if (self.words.k1, self.words.b) != (words_field.k1, words_field.b):
+            raise ValueError("words.npz was built with other BM25 parameters")
+
+    def _built_with(self) -> dict:
+        return {"passages": self.size, **self.scale.as_dict(self.size)}
+
     def save_lexical(self, folder, name: Callable[[str], str] = lambda n: f"bm25_{n}") -> None:
+        """The lexical indexes, for loading instead of building: the exact path's bm25s models, or
+        the candidate path's indexes in ``folder/candidates`` (``saved=`` that folder to load them)."""
         if self.mode != "exact":
-            raise NotImplementedError("the candidate path's indexes are built in memory, not saved")
+            out = Path(folder) / CANDIDATES_DIR
+            out.mkdir(parents=True, exist_ok=True)
+            self.dense.save(out)
+            self.words.save(out)
+            for field, g in self.grams.items():
+                g.save(out / f"{field}.npz")
+            (out / CANDIDATES_PARAMS).write_text(json.dumps(self._built_with(), sort_keys=True), encoding="utf-8")
+            return
         for field, model in self.bm25.items():
             model.save(str(folder / name(field)))
 

@@ -23,8 +23,10 @@ and the fusion scores only their union.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import faiss
@@ -106,6 +108,23 @@ class DenseIndex:
         self.mean = mean / n
         self.cov = second / n - np.outer(self.mean, self.mean)
 
+    def save(self, folder: Path) -> None:
+        faiss.write_index(self.index[1], str(folder / "dense.faiss"))
+        np.savez(folder / "dense_stats.npz", mean=self.mean, cov=self.cov)
+
+    @classmethod
+    def load(cls, folder: Path, embeddings: np.ndarray, params: ScaleParams) -> "DenseIndex":
+        """A saved index (``save``) over these embeddings."""
+        index = faiss.read_index(str(folder / "dense.faiss"))  # owns its quantizer once read
+        if index.ntotal != len(embeddings) or index.d != embeddings.shape[1]:
+            raise ValueError(f"dense.faiss holds {index.ntotal} vectors of {index.d}, not {embeddings.shape}")
+        index.nprobe = params.nprobe
+        stats = np.load(folder / "dense_stats.npz")
+        self = cls.__new__(cls)
+        self.embeddings, self.index = embeddings, (None, index)
+        self.mean, self.cov = stats["mean"], stats["cov"]
+        return self
+
     def propose(self, vector: np.ndarray, k: int) -> np.ndarray:
         _, idx = self.index[1].search(np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32), k)
         return idx[0][idx[0] >= 0]
@@ -176,6 +195,29 @@ class WordsIndex:
         self.cap_data = self.data[keep]
         self.cap_indptr = np.concatenate([[0], np.cumsum(np.minimum(self.df, params.impact_cap))])
         del keep
+
+    ARRAYS = ("indices", "data", "indptr", "cap_indices", "cap_data", "cap_indptr", "df", "dl")
+
+    def save(self, folder: Path) -> None:
+        np.savez(folder / "words.npz", **{a: getattr(self, a) for a in self.ARRAYS},
+                 scalars=np.array([self.size, self.avgdl, self.k1, self.b], dtype=np.float64))
+        vocab = sorted(self.vocab, key=self.vocab.__getitem__)
+        (folder / "words_vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> "WordsIndex":
+        """A saved index (``save``) of ``size`` passages."""
+        self = cls.__new__(cls)
+        with np.load(folder / "words.npz") as f:
+            for a in cls.ARRAYS:
+                setattr(self, a, f[a])
+            n, self.avgdl, self.k1, self.b = f["scalars"].tolist()
+        vocab = json.loads((folder / "words_vocab.json").read_text(encoding="utf-8"))
+        self.size, self.vocab = int(n), {w: i for i, w in enumerate(vocab)}
+        if self.size != size or len(self.dl) != size or len(self.df) != len(vocab) \
+                or len(self.indptr) != len(vocab) + 1 or self.indptr[-1] != len(self.indices):
+            raise ValueError("words.npz does not fit the passages or its vocabulary")
+        return self
 
     def ids(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The query's words known to the index, each once, with how often the query has it."""
@@ -385,6 +427,22 @@ class GramField:
     def nbytes(self) -> int:
         return self.keys.nbytes + self.df.nbytes + self.dl.nbytes
 
+    def save(self, path: Path) -> None:
+        np.savez(path, keys=self.keys, df=self.df, dl=self.dl,
+                 scalars=np.array([self.n, self.k1, self.b, self.size, self.avgdl], dtype=np.float64))
+
+    @classmethod
+    def load(cls, path: Path, size: int) -> "GramField":
+        """A saved field (``save``, after ``finish``) of ``size`` passages."""
+        with np.load(path) as f:
+            n, k1, b, saved_size, avgdl = f["scalars"].tolist()
+            self = cls(int(n), k1, b, int(saved_size))
+            self.keys, self.df, self.dl, self.avgdl = f["keys"], f["df"], f["dl"], avgdl
+        if self.size != size or len(self.dl) != size or len(self.keys) != len(self.df) \
+                or (len(self.keys) > 1 and not bool(np.all(self.keys[1:] > self.keys[:-1]))):
+            raise ValueError(f"{Path(path).name} does not fit the passages")
+        return self
+
     def finish(self) -> None:
         self._merge()
         self.avgdl = float(self.dl.mean()) if self.size else 1.0
@@ -423,11 +481,16 @@ class GramSample:
 
     def __init__(self, field: GramField, rows: np.ndarray, keys: np.ndarray, owner: np.ndarray):
         self.field, self.rows = field, rows
-        pair = np.unique(np.stack([keys, owner.astype(np.uint64)], axis=1), axis=0, return_counts=True) \
-            if len(keys) else (np.zeros((0, 2), np.uint64), np.zeros(0, np.int64))
-        self.keys = np.ascontiguousarray(pair[0][:, 0])
-        self.owner = pair[0][:, 1].astype(np.int64)
-        self.tf = pair[1].astype(np.float64)
+        # each distinct (key, passage) pair once, sorted by key then passage, with its count (a
+        # lexsort: np.unique over rows took 2.3 s of 2.6 for 4,096 passages)
+        order = np.lexsort((owner, keys))
+        keys, owner = keys[order], np.asarray(owner, dtype=np.int64)[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = (keys[1:] != keys[:-1]) | (owner[1:] != owner[:-1])
+        starts = np.flatnonzero(first)
+        self.keys = np.ascontiguousarray(keys[starts])
+        self.owner = owner[starts]
+        self.tf = np.diff(np.append(starts, len(keys))).astype(np.float64)
         self.dl = field.dl[rows].astype(np.float64)
 
     def nbytes(self) -> int:

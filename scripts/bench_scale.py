@@ -9,7 +9,10 @@ Retriever's index build time, p50 and p95 search latency over XQuAD-th's 1,190 q
 process's peak memory (VmHWM) and XQuAD-th recall@1 among the distractors. ``--json`` prints one line
 ``{"passages", "build_s", "p50_ms", "p95_ms", "rss_mb", "recall@1", ...}``; among the other keys,
 ``answer@1`` (the first passage holds one of the question's gold answers: a distractor that
-copied the answer sentence counts) and ``index_mb`` (each index structure's size).
+copied the answer sentence counts) and ``index_mb`` (each index structure's size). On the
+candidate path the built indexes are then saved to a temporary folder and loaded again, as an index
+folder keeps them (``save_s``, ``load_s``, ``saved_mb``), and the questions are searched on the
+loaded ones (``--no-save``: on the built ones).
 
 How the distractors are made (seeded, ``--seed``):
 
@@ -50,6 +53,7 @@ import os
 import pickle
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -219,6 +223,8 @@ def main() -> int:
     ap.add_argument("--noise", type=float, default=0.5)
     ap.add_argument("--questions", type=int, default=0, help="only the first N questions (0: all)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-save", action="store_true",
+                    help="search the indexes as built, without saving and loading them (candidate path)")
     args = ap.parse_args()
 
     from bot.embedder import make_embedder
@@ -245,6 +251,20 @@ def main() -> int:
     retriever = Retriever(vectors, tokens, texts, **kwargs)
     build_s = time.perf_counter() - t0
     rss_built = memory_mb(os.getpid())
+    loading = {}
+    if getattr(retriever, "mode", "exact") == "candidates" and not args.no_save:
+        # as an index folder keeps them: saved once at build, loaded at every start; the questions
+        # are then searched on the loaded indexes
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
+            t0 = time.perf_counter()
+            retriever.save_lexical(Path(folder))
+            save_s = time.perf_counter() - t0
+            saved_mb = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 2**20
+            del retriever
+            t0 = time.perf_counter()
+            retriever = Retriever(vectors, tokens, texts, saved=Path(folder) / "candidates", **kwargs)
+            loading = {"save_s": round(save_s, 1), "load_s": round(time.perf_counter() - t0, 1),
+                       "saved_mb": round(saved_mb)}
 
     weights = settings.weights()
     times, hits, held = [], 0, 0
@@ -263,7 +283,7 @@ def main() -> int:
            "questions": len(gold), "rss_after_build_mb": round(rss_built), "corpus_s": round(corpus_s, 1),
            "params": getattr(retriever, "params", {}),
            "index_mb": {k: round(v / 2**20, 1) for k, v in retriever.index_bytes().items()}
-           if hasattr(retriever, "index_bytes") else {}}
+           if hasattr(retriever, "index_bytes") else {}, **loading}
     if args.json:
         print(json.dumps(out))
     else:
