@@ -159,6 +159,9 @@ class FakeTelegram:
         self._last_call = time.monotonic()  # of any method but getUpdates
         self._closed = False
         self._server: ThreadingHTTPServer | None = None
+        # messages delivered, by chat: waiting for one chat's reply reads its own list, not every call
+        # (50 users waiting at once in bench_bot.py spent most of the stand-in's CPU rescanning)
+        self._sent_to: dict[Any, list[Call]] = {}
 
     # lifecycle
     def start(self) -> "FakeTelegram":
@@ -273,8 +276,10 @@ class FakeTelegram:
 
     def sent(self, chat_id: int | None = None) -> list[Call]:
         """Messages delivered (sendMessage answered 200), in order."""
-        where = {} if chat_id is None else {"chat_id": chat_id}
-        return [c for c in self.find("sendMessage", **where) if c.ok]
+        if chat_id is None:
+            return [c for c in self.find("sendMessage") if c.ok]
+        with self._cond:
+            return list(self._sent_to.get(chat_id, ()))
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
         """Wait until predicate() is truthy (checked on every call); returns it or raises TimeoutError."""
@@ -320,6 +325,8 @@ class FakeTelegram:
         call.result = payload.get("result")
         with self._cond:
             self.calls.append(call)
+            if method == "sendMessage" and call.ok:
+                self._sent_to.setdefault(call.params.get("chat_id"), []).append(call)
             if method != "getUpdates":
                 self._last_call = call.at
             self._cond.notify_all()
