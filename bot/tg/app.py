@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import httpx
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ExtBot
-from telegram.request import HTTPXRequest
 
 from ..privacy import mask_personal
 from ..records import Records, deployment_key
 from .handlers import AnswerEngine, SmartCityBot
+from .request import JsonBodyRequest
 from .retry import RetryRequests
 from .updates import SkippingRequest, Stop, start_webhook
 
@@ -47,12 +47,13 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
     bot = ExtBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
                  # a read time-out well above Telegram's slow answers: a message that timed out may have
                  # arrived and is not sent again (bot.tg.retry)
-                 request=HTTPXRequest(connection_pool_size=POOL_SIZE, read_timeout=READ_TIMEOUT,
-                                      write_timeout=READ_TIMEOUT,
-                                      # PTB keeps every idle connection open, and httpcore checks each
-                                      # idle one on every request: a few kept alive are enough
-                                      httpx_kwargs={"limits": httpx.Limits(max_connections=POOL_SIZE,
-                                                                           max_keepalive_connections=KEEP_ALIVE)}),
+                 # (parameters as one JSON body: bot.tg.request)
+                 request=JsonBodyRequest(connection_pool_size=POOL_SIZE, read_timeout=READ_TIMEOUT,
+                                         write_timeout=READ_TIMEOUT,
+                                         # PTB keeps every idle connection open, and httpcore checks each
+                                         # idle one on every request: a few kept alive are enough
+                                         httpx_kwargs={"limits": httpx.Limits(max_connections=POOL_SIZE,
+                                                                              max_keepalive_connections=KEEP_ALIVE)}),
                  get_updates_request=SkippingRequest(),  # an update that doesn't parse is skipped
                  rate_limiter=RetryRequests())
     app = ApplicationBuilder().bot(bot).concurrent_updates(True).build()
