@@ -146,3 +146,16 @@ def test_chunks_joined_again_give_back_their_section(settings, fake_embedder, ov
     texts = [joined.chunk.text[a:b] for a, b in joined.sentences]
     assert texts == sorted(set(texts), key=texts.index) and texts[-1] == "- ข้อสอง"
     assert index.continued(joined) is None
+
+
+def test_a_word_is_held_once_for_all_passages(settings, fake_embedder):
+    """Each passage's tokens refer to one shared string a word, as loaded from the index (at a
+    million passages, a copy of every word in every passage was most of the memory)."""
+    store = IndexStore(settings)
+    store.build(fake_embedder, progress=False)
+    passages = store.load().passages
+    seen: dict[str, str] = {}
+    for p in passages:
+        for w in p.tokens:
+            assert seen.setdefault(w, w) is w
+    assert len(seen) < sum(len(p.tokens) for p in passages)  # words do repeat across passages
