@@ -119,10 +119,10 @@ class DenseIndex:
         if index.ntotal != len(embeddings) or index.d != embeddings.shape[1]:
             raise ValueError(f"dense.faiss holds {index.ntotal} vectors of {index.d}, not {embeddings.shape}")
         index.nprobe = params.nprobe
-        stats = np.load(folder / "dense_stats.npz")
         self = cls.__new__(cls)
         self.embeddings, self.index = embeddings, (None, index)
-        self.mean, self.cov = stats["mean"], stats["cov"]
+        with np.load(folder / "dense_stats.npz") as stats:
+            self.mean, self.cov = stats["mean"], stats["cov"]
         return self
 
     def propose(self, vector: np.ndarray, k: int) -> np.ndarray:
