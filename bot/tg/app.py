@@ -12,14 +12,13 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ExtBot
 
 from ..privacy import mask_personal
 from ..records import Records, deployment_key
 from .handlers import AnswerEngine, SmartCityBot
-from .request import JsonBodyRequest
+from .request import AiohttpRequest
 from .retry import RetryRequests
 from .updates import SkippingRequest, Stop, start_webhook
 
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 10  # seconds a getUpdates long poll waits on the server
-QUIET_LOGGERS = ("httpx", "httpcore")  # they log request URLs, and those carry the token
+QUIET_LOGGERS = ("httpx", "httpcore", "aiohttp")  # they may log request URLs, and those carry the token
 
 
 def file_url(base_url: str) -> str:
@@ -37,7 +36,6 @@ def file_url(base_url: str) -> str:
 
 READ_TIMEOUT = 40.0  # seconds
 POOL_SIZE = 256  # connections to the Bot API at most
-KEEP_ALIVE = 8  # of them kept open when idle
 
 
 def build_application(settings: Any, engine: AnswerEngine, records: Records,
@@ -47,13 +45,9 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
     bot = ExtBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
                  # a read time-out well above Telegram's slow answers: a message that timed out may have
                  # arrived and is not sent again (bot.tg.retry)
-                 # (parameters as one JSON body: bot.tg.request)
-                 request=JsonBodyRequest(connection_pool_size=POOL_SIZE, read_timeout=READ_TIMEOUT,
-                                         write_timeout=READ_TIMEOUT,
-                                         # PTB keeps every idle connection open, and httpcore checks each
-                                         # idle one on every request: a few kept alive are enough
-                                         httpx_kwargs={"limits": httpx.Limits(max_connections=POOL_SIZE,
-                                                                              max_keepalive_connections=KEEP_ALIVE)}),
+                 # (aiohttp, parameters as one JSON body: bot.tg.request)
+                 request=AiohttpRequest(connection_pool_size=POOL_SIZE, read_timeout=READ_TIMEOUT,
+                                        write_timeout=READ_TIMEOUT),
                  get_updates_request=SkippingRequest(),  # an update that doesn't parse is skipped
                  rate_limiter=RetryRequests())
     app = ApplicationBuilder().bot(bot).concurrent_updates(True).build()

@@ -177,12 +177,15 @@ class SmartCityBot:
 
     @asynccontextmanager
     async def typing(self, bot: Bot, target: Target) -> AsyncIterator[None]:
-        """Show "typing…" in the chat while the body runs, once it has taken TYPING_AFTER seconds."""
+        """Show "typing…" in the chat while the body runs, once it has taken TYPING_AFTER seconds.
+
+        Most answers take a few tens of milliseconds: for them this is one timer, set and cancelled,
+        and no task (a task and its time-outs per answer were a measurable part of the bot's CPU)."""
+        loop = asyncio.get_running_loop()
         done = asyncio.Event()
+        started: list[asyncio.Task[None]] = []
 
         async def keep_typing() -> None:
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(done.wait(), TYPING_AFTER)
             while not done.is_set():
                 try:
                     await bot.send_chat_action(target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id)
@@ -192,13 +195,15 @@ class SmartCityBot:
                 with suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(done.wait(), TYPING_EVERY)
 
-        task = asyncio.create_task(keep_typing())
+        timer = loop.call_later(TYPING_AFTER, lambda: started.append(loop.create_task(keep_typing())))
         try:
             yield
         finally:
+            timer.cancel()
             done.set()
-            with suppress(asyncio.TimeoutError):  # let a chat action in flight land before the answer
-                await asyncio.wait_for(task, 1.0)
+            if started:
+                with suppress(asyncio.TimeoutError):  # let a chat action in flight land before the answer
+                    await asyncio.wait_for(started[0], 1.0)
 
     # -- helpers -------------------------------------------------------------------------------------
     def is_admin(self, user: User | None) -> bool:
@@ -247,6 +252,23 @@ class SmartCityBot:
             messages = [reply_message(answer, lang)]
         return Reply(answer, messages)
 
+    def compose_and_record(self, question: str, lang: str, user_id: int, chat_type: str,
+                           started: float) -> tuple[Reply, int | None]:
+        """``compose``, then the question recorded, in the same worker thread (a second hop through
+        a thread for the record cost the event loop as much again); returns the reply and its
+        answer id, None when it could not be recorded."""
+        reply = self.compose(question, lang)
+        a = reply.answer
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            answer_id: int | None = self.records.add_question(
+                user_id, chat_type, question, a.answered, a.reason,
+                a.hits[0].chunk.doc_id if a.hits else None, latency_ms, [h.chunk.chunk_id for h in a.hits])
+        except Exception:  # the record is bookkeeping: its failure must not cost the user the answer
+            log.exception("the question could not be recorded; answered without buttons")
+            answer_id = None
+        return reply, answer_id
+
     async def answer(self, context: Context, question: str, target: Target, user: User | None) -> None:
         """Answer a question: rate limit, typing, the engine off the event loop, record, reply."""
         question = normalize_text(question)  # what a client can send (lone surrogates, controls) made clean once
@@ -270,18 +292,11 @@ class SmartCityBot:
         self._waiting += 1
         try:
             async with self.typing(context.bot, target):
-                reply = await asyncio.get_running_loop().run_in_executor(self.pool, self.compose, question, lang)
+                reply, answer_id = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, self.compose_and_record, question, lang, user_id, target.chat_type, started)
         finally:
             self._waiting -= 1
-        latency_ms = (time.perf_counter() - started) * 1000
         a = reply.answer
-        try:
-            answer_id: int | None = await asyncio.to_thread(
-                self.records.add_question, user_id, target.chat_type, question, a.answered, a.reason,
-                a.hits[0].chunk.doc_id if a.hits else None, latency_ms, [h.chunk.chunk_id for h in a.hits])
-        except Exception:  # the record is bookkeeping: its failure must not cost the user the answer
-            log.exception("the question could not be recorded; answered without buttons")
-            answer_id = None
         markup = (answer_keyboard(answer_id, lang, more=len(a.hits) > 1)
                   if a.answered and a.hits and answer_id is not None else None)
         await self.send(context.bot, target, reply.messages, markup)

@@ -17,15 +17,15 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
+
+from .request import NOT_SENT
 
 log = logging.getLogger(__name__)
 
 NO_RETRY = frozenset({"sendChatAction"})  # stale by the time a retry would get through
 NOT_REPEATABLE = ("send", "forward", "copy")  # endpoints whose repeat makes another message
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def maybe_delivered(exc: NetworkError) -> bool:

@@ -29,7 +29,8 @@ import tornado.web
 from telegram import Update
 from telegram.ext import Application, ExtBot
 from telegram.error import NetworkError, TimedOut
-from telegram.request import HTTPXRequest
+
+from .request import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def skip_unparseable(payload: bytes) -> bytes:
     return json.dumps({**body, "result": kept}).encode() if changed else payload
 
 
-class SkippingRequest(HTTPXRequest):
+class SkippingRequest(AiohttpRequest):
     """The getUpdates request: an update that cannot be parsed is skipped, not polled for ever; and
     while Telegram is unreachable or answers 5xx, polling tries again every second.
 

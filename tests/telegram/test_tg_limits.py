@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-import httpx
+from types import SimpleNamespace
+
+import aiohttp
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bot.formatting import EXAMPLES
@@ -133,20 +135,22 @@ def caused(error: Exception, cause: Exception) -> Exception:
 
 
 def not_connected() -> Exception:
-    return caused(NetworkError("httpx.ConnectError: refused"), httpx.ConnectError("refused"))
+    refused = aiohttp.ClientConnectorError(SimpleNamespace(host="api.telegram.org", port=443, ssl=True),
+                                           ConnectionRefusedError(111, "refused"))
+    return caused(NetworkError("aiohttp.ClientConnectorError: refused"), refused)
 
 
 def read_timed_out() -> Exception:
-    return caused(TimedOut(), httpx.ReadTimeout("slow"))
+    return caused(TimedOut(), aiohttp.SocketTimeoutError("slow"))
 
 
 def dropped_after_sending() -> Exception:
-    return caused(NetworkError("httpx.RemoteProtocolError"), httpx.RemoteProtocolError("closed"))
+    return caused(NetworkError("aiohttp.ServerDisconnectedError"), aiohttp.ServerDisconnectedError())
 
 
 async def test_retries_flood_control_and_what_certainly_did_not_arrive():
     retry = RetryRequests(max_retries=4, backoff=(0.01,))
-    call = Flaky(RetryAfter(0), not_connected(), caused(TimedOut(), httpx.ConnectTimeout("x")),
+    call = Flaky(RetryAfter(0), not_connected(), caused(TimedOut(), aiohttp.ConnectionTimeoutError("no free connection")),
                  NetworkError("Internal Server Error (500)"))
     assert await retry.process_request(call, (), {}, "sendMessage", {}, None) is True
     assert call.calls == 5
@@ -203,13 +207,14 @@ def test_protect_logs_quiets_http_loggers_and_wraps_handlers():
     root = logging.getLogger()
     handler = logging.StreamHandler()
     root.addHandler(handler)
-    loud = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    loud = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "aiohttp")}
     for name in loud:  # as a library or a user's logging config could leave them
         logging.getLogger(name).setLevel(logging.DEBUG)
     try:
         protect_logs("123:SECRET")
         assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
         assert logging.getLogger("httpcore").getEffectiveLevel() >= logging.WARNING
+        assert logging.getLogger("aiohttp.client").getEffectiveLevel() >= logging.WARNING
         assert isinstance(handler.formatter, RedactingFormatter)
     finally:
         root.removeHandler(handler)

@@ -1,83 +1,169 @@
-"""The Bot API request: a JSON body, and failures raised as PTB raises them, so that the retry
-rules (bot.tg.retry) still tell a request that never left from one that may have arrived."""
+"""The Bot API request over aiohttp, against a real HTTP server on loopback: a JSON body, files as
+multipart, and failures raised as PTB raises them, so that the retry rules (bot.tg.retry) still
+tell a request that never left from one that may have arrived."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 
-import httpx
 import pytest
+from aiohttp import web
+from telegram import InputFile
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import ExtBot
 
-from bot.tg.request import JsonBodyRequest
+from bot.tg.request import AiohttpRequest
 from bot.tg.retry import maybe_delivered
 
 TOKEN = "123456:TEST"
 THAI = "เขตส่งเสริมเมืองอัจฉริยะ <b>54</b> ข้อเสนอ"
+ME = {"id": 1, "is_bot": True, "first_name": "b", "username": "b_bot"}
 
 
 def message(chat_id: int, text: str) -> dict:
     return {"message_id": 1, "date": 0, "chat": {"id": chat_id, "type": "private"}, "text": text}
 
 
-ME = {"id": 1, "is_bot": True, "first_name": "b", "username": "b_bot"}
+class Api:
+    """A Bot API on loopback whose answer to each method but getMe is ``behaviour``."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.received: list[tuple[str, dict[str, str], bytes]] = []  # method, headers, body
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.path.rsplit("/", 1)[-1]
+        if method == "getMe":
+            return web.json_response({"ok": True, "result": ME})
+        body = await request.read()
+        self.received.append((method, dict(request.headers), body))
+        return await self.behaviour(request, body)
+
+    async def __aenter__(self) -> "Api":
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = self.runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/bot"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runner.cleanup()
 
 
-def bot_with(handler) -> ExtBot:
-    request = JsonBodyRequest(httpx_kwargs={"transport": httpx.MockTransport(handler)})
-    return ExtBot(TOKEN, request=request)
+def bot_for(base_url: str, **request) -> ExtBot:
+    return ExtBot(TOKEN, base_url=base_url, request=AiohttpRequest(**request))
+
+
+async def echo(request: web.Request, body: bytes) -> web.Response:
+    params = json.loads(body)
+    return web.json_response({"ok": True, "result": message(params["chat_id"], params["text"])})
 
 
 async def test_parameters_go_as_one_json_body_with_the_thai_text_unescaped():
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/getMe"):
-            return httpx.Response(200, json={"ok": True, "result": ME})
-        seen.append(request)
-        params = json.loads(request.content)
-        return httpx.Response(200, json={"ok": True, "result": message(params["chat_id"], params["text"])})
-
-    bot = bot_with(handler)
-    async with bot:
+    async with Api(echo) as api, bot_for(api.base_url) as bot:
         sent = await bot.send_message(42, THAI, parse_mode="HTML",
                                       reply_markup={"inline_keyboard": [[{"text": "ที่มา", "callback_data": "s:1"}]]})
     assert sent.text == THAI and sent.chat_id == 42
-    request = seen[-1]
-    assert request.url.path.endswith("/sendMessage")
-    assert request.headers["content-type"] == "application/json"
-    assert THAI.encode() in request.content  # not %-escaped, not \u-escaped
-    params = json.loads(request.content)
+    method, headers, body = api.received[-1]
+    assert method == "sendMessage"
+    assert headers["Content-Type"] == "application/json"
+    assert THAI.encode() in body  # not %-escaped, not \u-escaped
+    params = json.loads(body)
     assert params["chat_id"] == 42 and params["parse_mode"] == "HTML"
     assert params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "s:1"
 
 
-@pytest.mark.parametrize("failure, error, may_have_arrived", [
-    (httpx.PoolTimeout("no connection free"), TimedOut, False),
-    (httpx.ConnectError("refused"), NetworkError, False),
-    (httpx.ReadTimeout("slow"), TimedOut, True),
-    (httpx.RemoteProtocolError("server disconnected"), NetworkError, True),
-])
-async def test_failures_are_ptb_errors_that_say_whether_the_request_may_have_arrived(failure, error, may_have_arrived):
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/getMe"):
-            return httpx.Response(200, json={"ok": True, "result": ME})
-        raise failure
+async def test_a_file_goes_as_a_multipart_form_with_the_other_parameters():
+    async def document(request: web.Request, body: bytes) -> web.Response:
+        return web.json_response({"ok": True, "result": {**message(42, ""), "document": {
+            "file_id": "f", "file_unique_id": "u", "file_name": "q.csv"}}})
 
-    bot = bot_with(handler)
-    async with bot:
-        with pytest.raises(error) as caught:
-            await bot.send_message(42, THAI)
-    assert caught.value.__cause__ is failure
-    assert maybe_delivered(caught.value) is may_have_arrived
+    async with Api(document) as api, bot_for(api.base_url) as bot:
+        await bot.send_document(42, InputFile(b"question,count\n", filename="q.csv"), caption=THAI)
+    method, headers, body = api.received[-1]
+    assert method == "sendDocument" and headers["Content-Type"].startswith("multipart/form-data")
+    assert b"question,count\n" in body and b'filename="q.csv"' in body
+    assert THAI.encode() in body and b'name="chat_id"' in body
 
 
 async def test_a_telegram_error_answer_is_read_as_before():
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"ok": False, "error_code": 400,
-                                         "description": "Bad Request: message text is empty"})
+    async def refuse(request: web.Request, body: bytes) -> web.Response:
+        return web.json_response({"ok": False, "error_code": 400,
+                                  "description": "Bad Request: message text is empty"}, status=400)
 
-    bot = bot_with(handler)
-    with pytest.raises(NetworkError, match="(?i)message text is empty"):
-        await bot.send_message(42, " ")
+    async with Api(refuse) as api, bot_for(api.base_url) as bot:
+        with pytest.raises(NetworkError, match="(?i)message text is empty"):
+            await bot.send_message(42, " ")
+
+
+async def test_no_connection_at_all_was_certainly_not_sent():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bot = bot_for(f"http://127.0.0.1:{port}/bot")
+    await bot.request.initialize()  # not bot.initialize(): its getMe would fail, nobody listens
+    try:
+        with pytest.raises(NetworkError) as caught:
+            await bot.send_message(42, THAI)
+    finally:
+        await bot.request.shutdown()
+    assert not isinstance(caught.value, TimedOut)
+    assert maybe_delivered(caught.value) is False
+
+
+async def test_no_free_connection_in_time_was_certainly_not_sent():
+    release = asyncio.Event()
+
+    async def hold(request: web.Request, body: bytes) -> web.Response:
+        await release.wait()
+        return await echo(request, body)
+
+    async with Api(hold) as api, bot_for(api.base_url, connection_pool_size=1, pool_timeout=0.2) as bot:
+        first = asyncio.create_task(bot.send_message(1, "first"))
+        while not api.received:
+            await asyncio.sleep(0.01)
+        with pytest.raises(TimedOut) as caught:
+            await bot.send_message(2, "second")
+        release.set()
+        assert (await first).chat_id == 1
+    assert maybe_delivered(caught.value) is False
+    assert [json.loads(body)["chat_id"] for _, _, body in api.received] == [1]  # the second never left
+
+
+async def test_a_slow_answer_may_have_arrived():
+    async def slow(request: web.Request, body: bytes) -> web.Response:
+        await asyncio.sleep(2)
+        return await echo(request, body)
+
+    async with Api(slow) as api, bot_for(api.base_url, read_timeout=0.2, write_timeout=0.0) as bot:
+        with pytest.raises(TimedOut) as caught:
+            await bot.send_message(42, THAI)
+    assert len(api.received) == 1  # it did arrive
+    assert maybe_delivered(caught.value) is True
+
+
+async def test_a_connection_dropped_after_the_request_may_have_arrived():
+    async def drop(request: web.Request, body: bytes) -> web.Response:
+        request.transport.close()
+        await asyncio.sleep(1)
+        return await echo(request, body)
+
+    async with Api(drop) as api, bot_for(api.base_url) as bot:
+        with pytest.raises(NetworkError) as caught:
+            await bot.send_message(42, THAI)
+    assert len(api.received) == 1
+    assert maybe_delivered(caught.value) is True
+
+
+async def test_a_shut_down_request_refuses_to_send():
+    request = AiohttpRequest()
+    await request.initialize()
+    await request.shutdown()
+    with pytest.raises(RuntimeError):
+        await request.do_request("http://127.0.0.1:9/bot/getMe", "POST")
