@@ -8,8 +8,9 @@ Prints p50/p95 and the bot process's resident memory (VmRSS) after the questions
 
 With --concurrency C, C users ask at once, each sending its next question when its answer came
 (a closed loop): answers a second, p50/p95, and the bot process's CPU time per answer against the
-engine's own (the same questions asked in this process, one thread; the ratio is what the bot adds:
-Telegram parsing, rendering, records, HTTP). With --burst N, N questions arrive at once: how long
+engine's own (the same questions asked in this process on one thread, just before and just after
+the run, as a mean like the bot's figure; the ratio is what the bot adds: Telegram parsing,
+rendering, records, HTTP, the "please wait" notices). With --burst N, N questions arrive at once: how long
 until every one had its reply, and how many were told to wait.
 
     .venv/bin/python scripts/bench_bot.py            # 200 questions
@@ -100,29 +101,41 @@ def run(n: int, timeout: float) -> dict[str, float | int]:
             "stop_s": round(stop_seconds, 2), "exit_code": code}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/pid/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of a process so far (/proc/pid/stat), or of one of its threads."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def engine_cpu_ms(questions: list[str]) -> float:
-    """The engine's own CPU time per question (median over the questions, after a warm-up), with
-    the same settings as the bot."""
-    engine = Engine.load(Settings())
-    for q in questions[:5]:
-        engine.ask(q)
-    costs = []
-    for q in questions:
-        before = time.process_time()
-        engine.ask(q)
-        costs.append((time.process_time() - before) * 1000)
-    return statistics.median(costs)
+class EngineCost:
+    """The engine's own CPU time per question, in this process on one thread, with the bot's
+    settings: each distinct question asked once, weighted by how often the run asks it. Measured
+    just before and just after the bot's run (this shared machine's speed drifts by a fifth from
+    one minute to the next), and as a mean, as the bot's CPU per answer is."""
+
+    def __init__(self, questions: list[str]):
+        self.engine = Engine.load(Settings())
+        self.questions = questions
+        for q in questions[:5]:  # warm-up
+            self.engine.ask(q)
+
+    def measure(self) -> tuple[float, float]:
+        """(mean, median) milliseconds of CPU per question over the run's questions."""
+        costs = {}
+        for q in sorted(set(self.questions)):
+            before = time.process_time()
+            self.engine.ask(q)
+            costs[q] = (time.process_time() - before) * 1000
+        asked = [costs[q] for q in self.questions]
+        return statistics.fmean(asked), statistics.median(asked)
 
 
 def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str, float | int | None]:
     questions = thai_questions(n)
     updates = Updates()
+    engine = EngineCost(questions)
+    engine_before = engine.measure()
     with bot_on_stand_in() as (server, bot, _):
         bot.start()
         for i in range(min(20, n)):  # warm-up, not measured
@@ -140,7 +153,9 @@ def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str,
             with lock:
                 (waited if reply.params.get("text") in busy else latencies).append(ms)
                 last_reply[0] = max(last_reply[0], reply.at)
-        cpu_before, started = cpu_seconds(bot.pid), time.monotonic()
+        # the process, and its main thread (the event loop: Telegram, HTTP; the engine and the
+        # records run in worker threads)
+        cpu_before, loop_before, started = cpu_seconds(bot.pid), cpu_seconds(bot.pid, bot.pid), time.monotonic()
         if burst:
             ids = [(FIRST_USER + i, server.push(updates.text(FIRST_USER + i, q))) for i, q in enumerate(questions)]
             for user, update_id in ids:
@@ -163,11 +178,13 @@ def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str,
             for t in threads:
                 t.join()
         cpu = cpu_seconds(bot.pid) - cpu_before
+        loop_cpu = cpu_seconds(bot.pid, bot.pid) - loop_before
         # up to the last reply: a user whose last question was answered "please wait" sleeps 3 s
         # before finding there is nothing left to ask, which is no work of the bot's
         elapsed = max(last_reply[0], started + 1e-9) - started
         rss = bot.rss_mb()
-    engine_ms = engine_cpu_ms(sorted(set(questions))[:200])
+    engine_after = engine.measure()
+    engine_ms = (engine_before[0] + engine_after[0]) / 2
     answered = len(latencies)
     return {"questions": n, "concurrency": n if burst else users, "burst": burst,
             "seconds": round(elapsed, 2), "answers_per_s": round(answered / elapsed, 1),
@@ -177,7 +194,10 @@ def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str,
             "max_ms": round(max(latencies), 1) if latencies else None,
             "told_to_wait": len(waited), "told_to_wait_p95_ms": round(percentile(waited, 95), 1) if waited else None,
             "bot_cpu_ms_per_answer": round(cpu * 1000 / max(answered, 1), 1),
+            "event_loop_cpu_ms_per_answer": round(loop_cpu * 1000 / max(answered, 1), 1),
             "engine_cpu_ms_per_question": round(engine_ms, 1),
+            "engine_cpu_ms_before_after": [round(engine_before[0], 1), round(engine_after[0], 1)],
+            "engine_cpu_ms_median": round((engine_before[1] + engine_after[1]) / 2, 1),
             "cpu_ratio": round(cpu * 1000 / max(answered, 1) / engine_ms, 2), "rss_mb": round(rss, 1)}
 
 

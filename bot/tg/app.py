@@ -13,14 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder, ExtBot
+from telegram.ext import Application, ApplicationBuilder
 
 from ..privacy import mask_personal
 from ..records import Records, deployment_key
 from .handlers import AnswerEngine, SmartCityBot
 from .request import AiohttpRequest
 from .retry import RetryRequests
-from .updates import SkippingRequest, Stop, start_webhook
+from .updates import SkippingRequest, Stop, UpdatesBot, start_webhook
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
                       workers: int | None = None) -> tuple[Application, SmartCityBot]:
     """The Application with every handler registered (not yet initialized)."""
     base = settings.telegram_api_base_url
-    bot = ExtBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
+    bot = UpdatesBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
                  # a read time-out well above Telegram's slow answers: a message that timed out may have
                  # arrived and is not sent again (bot.tg.retry)
                  # (aiohttp, parameters as one JSON body: bot.tg.request)

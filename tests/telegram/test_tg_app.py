@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
+import time
 
 import httpx
 from tg_fakes import USER
@@ -13,6 +15,7 @@ from telegram import Update
 from tg_harness import FakeTelegram, Updates
 
 from bot.tg.app import _start_updates
+from bot.tg.updates import SkippingRequest
 
 
 def free_port() -> int:
@@ -116,8 +119,10 @@ async def test_odd_updates_do_not_break_anything(bot, api: FakeTelegram, updates
 
 
 async def test_an_unparseable_update_is_skipped_while_polling(bot, api: FakeTelegram, updates: Updates, caplog):
-    """PTB alone would fetch a batch it cannot parse again and again; the bot moves past it."""
-    api.push({"poll_answer": {"poll_id": "1", "user": Updates.user(USER), "option_ids": [0]}})  # lacks a field
+    """PTB alone would log the whole batch (the sender's data included) with a traceback, then fetch
+    it again and again; the bot polls it once more, skips the bad update in one line, answers the rest."""
+    caplog.set_level(logging.DEBUG, logger="telegram")
+    api.push({"poll_answer": {"poll_id": "1", "user": {**Updates.user(USER), "first_name": "สมชาย"}, "option_ids": [0]}})  # lacks a field
     api.push(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
     await bot.app.start()
     try:
@@ -126,7 +131,35 @@ async def test_an_unparseable_update_is_skipped_while_polling(bot, api: FakeTele
         assert "<b>" in answer.params["text"]
         await asyncio.sleep(0.5)
         assert len(api.find("getUpdates")) <= 4  # no tight loop over the bad update
-        assert any("cannot be parsed" in r.getMessage() for r in caplog.records)
+        skipped = [r for r in caplog.records if "cannot be parsed" in r.getMessage()]
+        assert len(skipped) == 1 and "update 1" in skipped[0].getMessage()
+        assert not [r for r in caplog.records if r.exc_info is not None or r.levelno >= logging.CRITICAL]
+        assert not any("สมชาย" in r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    finally:
+        await bot.app.updater.stop()
+        await bot.app.stop()
+
+
+async def test_polling_gathers_updates_under_load_and_not_when_idle(bot, api: FakeTelegram, updates: Updates):
+    """After a poll that brought updates the next waits a moment, so that questions arriving one by
+    one come in batches; a poll on an idle bot still returns the moment a question arrives."""
+    gather = SkippingRequest.GATHER
+    await bot.app.start()
+    try:
+        await bot.app.updater.start_polling(timeout=5)
+        await asyncio.sleep(0.3)  # polling, idle
+        pushed = time.monotonic()
+        api.push(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภท"))
+        await wait_until(lambda: api.sent(USER))
+        assert api.delivered[1] - pushed < gather  # not held back
+        for i in range(20):  # questions arriving every 5 ms, from different users
+            api.push(updates.text(USER + 1 + i, "ตราสัญลักษณ์มีกี่ประเภท"))
+            await asyncio.sleep(0.005)
+        await wait_until(lambda: all(api.sent(USER + 1 + i) for i in range(20)))
+        polls = [c for c in api.find("getUpdates") if c.result]
+        assert len(polls) <= 1 + 20 * 0.005 / gather + 2, [len(c.result) for c in polls]
+        brought = [c.at for c in polls]
+        assert all(b - a >= gather * 0.9 for a, b in zip(brought, brought[1:]))
     finally:
         await bot.app.updater.stop()
         await bot.app.stop()
