@@ -8,8 +8,8 @@ Prints p50/p95 and the bot process's resident memory (VmRSS) after the questions
 
 With --concurrency C, C users ask at once, each sending its next question when its answer came
 (a closed loop): answers a second, p50/p95, and the bot process's CPU time per answer against the
-engine's own (the same questions asked in this process on one thread, just before and just after
-the run, as a mean like the bot's figure; the ratio is what the bot adds: Telegram parsing,
+engine's own (the same questions asked in the same order in this process on one thread, just
+before and just after the run, as a mean like the bot's figure; the ratio is what the bot adds: Telegram parsing,
 rendering, records, HTTP, the "please wait" notices). With --burst N, N questions arrive at once: how long
 until every one had its reply, and how many were told to wait.
 
@@ -110,9 +110,10 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
 
 class EngineCost:
     """The engine's own CPU time per question, in this process on one thread, with the bot's
-    settings: each distinct question asked once, weighted by how often the run asks it. Measured
-    just before and just after the bot's run (this shared machine's speed drifts by a fifth from
-    one minute to the next), and as a mean, as the bot's CPU per answer is."""
+    settings: the run's questions asked in the run's order (so that the engine's caches, e.g. of
+    segmented texts, are as warm as the bot's), as a mean like the bot's figure. Measured just
+    before and just after the bot's run: this shared machine's speed drifts by a fifth from one
+    minute to the next."""
 
     def __init__(self, questions: list[str]):
         self.engine = Engine.load(Settings())
@@ -122,13 +123,12 @@ class EngineCost:
 
     def measure(self) -> tuple[float, float]:
         """(mean, median) milliseconds of CPU per question over the run's questions."""
-        costs = {}
-        for q in sorted(set(self.questions)):
+        costs = []
+        for q in self.questions:
             before = time.process_time()
             self.engine.ask(q)
-            costs[q] = (time.process_time() - before) * 1000
-        asked = [costs[q] for q in self.questions]
-        return statistics.fmean(asked), statistics.median(asked)
+            costs.append((time.process_time() - before) * 1000)
+        return statistics.fmean(costs), statistics.median(costs)
 
 
 def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str, float | int | None]:
