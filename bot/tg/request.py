@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from typing import Any
 
 import aiohttp
+import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -63,9 +65,16 @@ class AiohttpRequest(BaseRequest):
     def read_timeout(self) -> float | None:
         return self._read_timeout
 
+    @staticmethod
+    def tls() -> ssl.SSLContext:
+        """Certificates checked against certifi's authorities, as PTB's httpx request does: the same
+        on a server whose system store is missing or old."""
+        return ssl.create_default_context(cafile=certifi.where())
+
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.pool_size, keepalive_timeout=self._keepalive)
+            connector = aiohttp.TCPConnector(limit=self.pool_size, keepalive_timeout=self._keepalive,
+                                             ssl=self.tls())
             self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT})
 
     async def shutdown(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 
 import pytest
 from aiohttp import web
@@ -167,3 +168,9 @@ async def test_a_shut_down_request_refuses_to_send():
     await request.shutdown()
     with pytest.raises(RuntimeError):
         await request.do_request("http://127.0.0.1:9/bot/getMe", "POST")
+
+
+def test_certificates_are_checked_against_certifi_authorities():
+    context = AiohttpRequest.tls()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 50
