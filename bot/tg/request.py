@@ -75,7 +75,9 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.pool_size, keepalive_timeout=self._keepalive,
                                              ssl=self.tls())
-            self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT})
+            # trust_env: HTTPS_PROXY / ALL_PROXY and the like, as PTB's httpx request honours them
+            self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT},
+                                                  trust_env=True)
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -83,14 +85,17 @@ class AiohttpRequest(BaseRequest):
         self._session = None
 
     def _timeout(self, read: Any, write: Any, connect: Any, pool: Any) -> aiohttp.ClientTimeout:
-        connect = _or(connect, self._connect_timeout)
+        pool, connect = _or(pool, self._pool_timeout), _or(connect, self._connect_timeout)
+        read, write = _or(read, self._read_timeout), _or(write, self._write_timeout)
         return aiohttp.ClientTimeout(
-            # waiting for a free connection plus making one: past it, nothing was sent
-            connect=_sum(_or(pool, self._pool_timeout), connect),
+            # waiting for a free connection, then making one (the pool wait is bounded by the two
+            # together): past it, nothing was sent
+            connect=_sum(pool, connect),
             sock_connect=connect,
-            # aiohttp has no write time-out: a body is handed to the socket's buffer, and a stalled
-            # write shows as a response that doesn't come
-            sock_read=_sum(_or(read, self._read_timeout), _or(write, self._write_timeout) or 0.0))
+            sock_read=read,  # between two reads of the answer, counted once the request is written
+            # aiohttp has no write time-out: the whole request is bounded instead, so that a write
+            # that stalls (a large file to a server that doesn't read) ends too
+            total=_sum(pool, connect, write, read))
 
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
                          read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,

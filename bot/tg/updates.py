@@ -51,9 +51,9 @@ def parse(raw: Any, bot: Any = None) -> Update | None:
         return None
 
 
-def skip_unparseable(payload: bytes, check: bool = True) -> tuple[bytes, int]:
-    """A getUpdates response with each update that doesn't parse reduced to its update_id (when
-    ``check``), and how many updates it holds."""
+def skip_unparseable(payload: bytes) -> tuple[bytes, int]:
+    """A getUpdates response with each update that doesn't parse reduced to its update_id, and how
+    many updates it holds."""
     try:
         body = json.loads(payload)
     except ValueError:
@@ -61,8 +61,6 @@ def skip_unparseable(payload: bytes, check: bool = True) -> tuple[bytes, int]:
     result = body.get("result") if isinstance(body, dict) else None
     if not isinstance(result, list):
         return payload, 0
-    if not check:
-        return payload, len(result)
     kept, changed = [], False
     for raw in result:
         if isinstance(raw, dict) and isinstance(raw.get("update_id"), int) and parse(raw) is None:
@@ -122,9 +120,10 @@ class SkippingRequest(AiohttpRequest):
             log.warning("getUpdates works again after %.0f s", time.monotonic() - self._down_since)
             self._down_since = None
         if code == HTTPStatus.OK:
-            payload, brought = skip_unparseable(payload, check=self.check_next)
-            self.check_next = False
-            if brought:
+            if self.check_next:
+                self.check_next = False
+                payload, _ = skip_unparseable(payload)
+            if b'"update_id"' in payload:  # it brought updates (PTB decodes the JSON; this needn't)
                 self._brought_at = time.monotonic()
         return code, payload
 
@@ -163,7 +162,13 @@ class UpdatesBot(ExtBot[Any]):
             raise
         except Exception:  # whatever a malformed update raises inside PTB: this batch again, checked
             self._updates_request.check_next = True
+        try:
             return await super().get_updates(*args, **kwargs)
+        except TelegramError:
+            raise
+        except Exception as exc:  # still: a network error to PTB, which then waits longer each time
+            raise NetworkError("a getUpdates batch cannot be parsed even with its bad updates skipped: "
+                               f"{type(exc).__name__}") from None
 
 
 class _WebhookHandler(tornado.web.RequestHandler):

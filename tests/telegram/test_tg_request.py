@@ -8,6 +8,8 @@ import asyncio
 import json
 import socket
 import ssl
+import subprocess
+import time
 
 import pytest
 from aiohttp import web
@@ -125,12 +127,15 @@ async def test_no_free_connection_in_time_was_certainly_not_sent():
         await release.wait()
         return await echo(request, body)
 
-    async with Api(hold) as api, bot_for(api.base_url, connection_pool_size=1, pool_timeout=0.2) as bot:
+    async with Api(hold) as api, bot_for(api.base_url, connection_pool_size=1, pool_timeout=0.2,
+                                         connect_timeout=0.2) as bot:
         first = asyncio.create_task(bot.send_message(1, "first"))
         while not api.received:
             await asyncio.sleep(0.01)
+        started = time.monotonic()
         with pytest.raises(TimedOut) as caught:
             await bot.send_message(2, "second")
+        assert time.monotonic() - started < 1.5  # the pool wait is bounded by pool + connect time-outs
         release.set()
         assert (await first).chat_id == 1
     assert maybe_delivered(caught.value) is False
@@ -170,7 +175,56 @@ async def test_a_shut_down_request_refuses_to_send():
         await request.do_request("http://127.0.0.1:9/bot/getMe", "POST")
 
 
+async def test_a_stalled_write_ends_in_a_time_out():
+    """aiohttp has no write time-out: a large file to a server that never reads must still end."""
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(never_read, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    request = AiohttpRequest(read_timeout=0.3, write_timeout=0.3, connect_timeout=0.3, pool_timeout=0.3)
+    bot = ExtBot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=request)
+    await request.initialize()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimedOut) as caught:
+            await bot.send_document(42, InputFile(b"x" * (64 << 20), filename="big.bin"))
+    finally:
+        await request.shutdown()
+        server.close()
+    assert time.monotonic() - started < 5
+    assert maybe_delivered(caught.value) is True
+
+
 def test_certificates_are_checked_against_certifi_authorities():
     context = AiohttpRequest.tls()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 50
+
+
+async def test_a_server_with_an_unknown_certificate_is_refused(tmp_path):
+    """The session checks certificates (a self-signed one fails): nothing is sent."""
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=localhost", "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem")],
+                       check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("openssl is not available to make a certificate")
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=served)
+    await site.start()
+    port = runner.addresses[0][1]
+    bot = bot_for(f"https://localhost:{port}/bot")
+    await bot.request.initialize()
+    try:
+        with pytest.raises(NetworkError, match="(?i)certificate") as caught:
+            await bot.send_message(42, THAI)
+    finally:
+        await bot.request.shutdown()
+        await runner.cleanup()
+    assert maybe_delivered(caught.value) is False
