@@ -23,6 +23,8 @@ import asyncio
 import json
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 import certifi
@@ -60,10 +62,23 @@ class AiohttpRequest(BaseRequest):
         self._pool_timeout = pool_timeout
         self._keepalive = keepalive
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str | None] = {}  # origin -> the environment's proxy for it
 
     @property
     def read_timeout(self) -> float | None:
         return self._read_timeout
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for ``url``'s origin (HTTPS_PROXY, ALL_PROXY, NO_PROXY…),
+        as PTB's httpx request honours them; read once per origin. (aiohttp's own ``trust_env``
+        looks them up, and ~/.netrc, in a thread on every request.)"""
+        origin = "/".join(url.split("/", 3)[:3])
+        if origin not in self._proxies:
+            parts = urlsplit(origin)
+            proxies = getproxies()
+            proxy = proxies.get(parts.scheme) or proxies.get("all")
+            self._proxies[origin] = None if not proxy or proxy_bypass(parts.hostname or "") else proxy
+        return self._proxies[origin]
 
     @staticmethod
     def tls() -> ssl.SSLContext:
@@ -75,9 +90,7 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.pool_size, keepalive_timeout=self._keepalive,
                                              ssl=self.tls())
-            # trust_env: HTTPS_PROXY / ALL_PROXY and the like, as PTB's httpx request honours them
-            self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT},
-                                                  trust_env=True)
+            self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT})
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -117,7 +130,8 @@ class AiohttpRequest(BaseRequest):
             headers["Content-Type"] = "application/json"
         timeout = self._timeout(read_timeout, write_timeout, connect_timeout, pool_timeout)
         try:
-            async with self._session.request(method, url, data=body, headers=headers, timeout=timeout) as res:
+            async with self._session.request(method, url, data=body, headers=headers, timeout=timeout,
+                                             proxy=self.proxy_for(url)) as res:
                 return res.status, await res.read()
         except aiohttp.ConnectionTimeoutError as exc:
             raise TimedOut("no connection to the Bot API in time: the request was not sent") from exc

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import BaseRateLimiter
 
 from .request import NOT_SENT
@@ -33,6 +33,8 @@ def maybe_delivered(exc: NetworkError) -> bool:
     cause = exc.__cause__
     if isinstance(cause, NOT_SENT):
         return False
+    if isinstance(cause, TelegramError):  # Telegram (or a proxy) answered an error whose body isn't
+        return False                      # JSON, e.g. an HTML "502 Bad Gateway": answered, not done
     if cause is None and not isinstance(exc, TimedOut):  # Telegram answered, with a 5xx: not done
         return False
     return True  # a read or write time-out, a connection dropped mid-way, anything unknown

@@ -18,7 +18,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.ext import ExtBot
 
 from bot.tg.request import AiohttpRequest
-from bot.tg.retry import maybe_delivered
+from bot.tg.retry import RetryRequests, maybe_delivered
 
 TOKEN = "123456:TEST"
 THAI = "เขตส่งเสริมเมืองอัจฉริยะ <b>54</b> ข้อเสนอ"
@@ -228,3 +228,51 @@ async def test_a_server_with_an_unknown_certificate_is_refused(tmp_path):
         await bot.request.shutdown()
         await runner.cleanup()
     assert maybe_delivered(caught.value) is False
+
+
+async def test_a_5xx_answered_as_an_html_page_is_sent_again_and_arrives_once():
+    """A proxy's "502 Bad Gateway" page is an answer, not a maybe: the message is sent again."""
+    answers = iter([web.Response(status=502, text="<html><h1>502 Bad Gateway</h1></html>", content_type="text/html"),
+                    web.Response(status=503, text="<html>Service Unavailable</html>", content_type="text/html")])
+
+    async def flaky(request: web.Request, body: bytes) -> web.Response:
+        return next(answers, None) or await echo(request, body)
+
+    async with Api(flaky) as api:
+        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(),
+                     rate_limiter=RetryRequests(max_retries=4, backoff=(0.01,)))
+        async with bot:
+            sent = await bot.send_message(42, THAI)
+    assert sent.text == THAI
+    assert [m for m, _, _ in api.received] == ["sendMessage"] * 3
+
+
+def test_the_proxy_comes_from_the_environment_once_per_origin(monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                 "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    request = AiohttpRequest()
+    assert request.proxy_for("https://api.telegram.org/bot1:x/sendMessage") == "http://proxy.example:3128"
+    assert request.proxy_for("https://internal.example/bot1:x/getMe") is None
+    assert request.proxy_for("http://127.0.0.1:8081/bot1:x/getMe") is None  # no HTTP_PROXY
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example:1")
+    assert request.proxy_for("https://api.telegram.org/bot1:x/getMe") == "http://proxy.example:3128"  # read once
+
+
+async def test_requests_go_through_the_proxy_the_environment_names(monkeypatch):
+    """The proxy sees the request (an HTTP proxy is sent the absolute URL)."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request, body: bytes) -> web.Response:
+        seen.append(str(request.url))
+        return await echo(request, body)
+
+    async with Api(proxy) as api:
+        for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", api.base_url.rsplit("/", 1)[0])
+        async with bot_for("http://telegram.invalid/bot") as bot:
+            await bot.send_message(42, THAI)
+    assert seen and seen[-1].startswith("http://telegram.invalid/bot")
