@@ -9,9 +9,9 @@ Prints p50/p95 and the bot process's resident memory (VmRSS) after the questions
 With --concurrency C, C users ask at once, each sending its next question when its answer came
 (a closed loop): answers a second, p50/p95, and the bot process's CPU time per answer against the
 engine's own (the same questions asked in the same order in this process on one thread, just
-before and just after the run, as a mean like the bot's figure; the ratio is what the bot adds: Telegram parsing,
-rendering, records, HTTP, the "please wait" notices). With --burst N, N questions arrive at once: how long
-until every one had its reply, and how many were told to wait.
+before and just after the run, as a mean like the bot's figure; the ratio is what the bot adds:
+Telegram parsing, rendering, records, HTTP, the "please wait" notices). With --burst N, N questions
+arrive at once: how long until every one had its reply, and how many were told to wait.
 
     .venv/bin/python scripts/bench_bot.py            # 200 questions
     .venv/bin/python scripts/bench_bot.py --json     # one JSON line

@@ -43,13 +43,13 @@ def build_application(settings: Any, engine: AnswerEngine, records: Records,
     """The Application with every handler registered (not yet initialized)."""
     base = settings.telegram_api_base_url
     bot = UpdatesBot(settings.telegram_bot_token.get_secret_value(), base_url=base, base_file_url=file_url(base),
-                 # a read time-out well above Telegram's slow answers: a message that timed out may have
-                 # arrived and is not sent again (bot.tg.retry)
-                 # (aiohttp, parameters as one JSON body: bot.tg.request)
-                 request=AiohttpRequest(connection_pool_size=POOL_SIZE, read_timeout=READ_TIMEOUT,
-                                        write_timeout=READ_TIMEOUT),
-                 get_updates_request=SkippingRequest(),  # an update that doesn't parse is skipped
-                 rate_limiter=RetryRequests())
+                     # a read time-out well above Telegram's slow answers: a message that timed out may
+                     # have arrived and is not sent again (bot.tg.retry)
+                     # (aiohttp, parameters as one JSON body: bot.tg.request)
+                     request=AiohttpRequest(connection_pool_size=POOL_SIZE, read_timeout=READ_TIMEOUT,
+                                            write_timeout=READ_TIMEOUT),
+                     get_updates_request=SkippingRequest(),  # an update that doesn't parse is skipped
+                     rate_limiter=RetryRequests())
     app = ApplicationBuilder().bot(bot).concurrent_updates(True).build()
     service = SmartCityBot(settings, engine, records,
                            workers=workers or settings.engine_workers)

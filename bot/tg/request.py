@@ -44,7 +44,7 @@ def _or(value: Any, default: float | None) -> float | None:
 
 def _sum(*parts: float | None) -> float | None:
     """Time-outs added up; None (no limit) when any part has none."""
-    return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
+    return None if None in parts else sum(parts)  # type: ignore[arg-type]
 
 
 class AiohttpRequest(BaseRequest):

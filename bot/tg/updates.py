@@ -51,22 +51,21 @@ def parse(raw: Any, bot: Any = None) -> Update | None:
         return None
 
 
-def skip_unparseable(payload: bytes) -> tuple[bytes, int]:
-    """A getUpdates response with each update that doesn't parse reduced to its update_id, and how
-    many updates it holds."""
+def skip_unparseable(payload: bytes) -> bytes:
+    """A getUpdates response with each update that doesn't parse reduced to its update_id."""
     try:
         body = json.loads(payload)
     except ValueError:
-        return payload, 0  # PTB reports a response that isn't JSON itself
+        return payload  # PTB reports a response that isn't JSON itself
     result = body.get("result") if isinstance(body, dict) else None
     if not isinstance(result, list):
-        return payload, 0
+        return payload
     kept, changed = [], False
     for raw in result:
         if isinstance(raw, dict) and isinstance(raw.get("update_id"), int) and parse(raw) is None:
             raw, changed = {"update_id": raw["update_id"]}, True
         kept.append(raw)
-    return (json.dumps({**body, "result": kept}).encode() if changed else payload), len(result)
+    return json.dumps({**body, "result": kept}).encode() if changed else payload
 
 
 class SkippingRequest(AiohttpRequest):
@@ -122,7 +121,7 @@ class SkippingRequest(AiohttpRequest):
         if code == HTTPStatus.OK:
             if self.check_next:
                 self.check_next = False
-                payload, _ = skip_unparseable(payload)
+                payload = skip_unparseable(payload)
             if b'"update_id"' in payload:  # it brought updates (PTB decodes the JSON; this needn't)
                 self._brought_at = time.monotonic()
         return code, payload
