@@ -13,8 +13,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Protocol, TypeVar
 
-from telegram import (Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Message, MaybeInaccessibleMessage,
-                      ReplyParameters, Update, User)
+from telegram import Bot, BotCommand, BotCommandScopeChat, Message, MaybeInaccessibleMessage, Update, User
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
@@ -28,6 +27,7 @@ from ..text import normalize_text
 from ..types import Answer
 from .keyboards import EXAMPLE, ButtonData, answer_keyboard, examples_keyboard, parse_button
 from .ratelimit import UserRateLimit, Verdict
+from .request import call_unparsed
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ TYPING_EVERY = 4.5  # seconds; Telegram shows "typing" for about 5
 # seconds an answer may take before "typing" is shown: most take a few tens of milliseconds, and a
 # chat action for them cost a request (a fifth of the bot's HTTP work) that nobody would have seen
 TYPING_AFTER = 0.4
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NO_PREVIEW = {"is_disabled": True}  # LinkPreviewOptions, as JSON
 GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
@@ -160,17 +160,20 @@ class SmartCityBot:
             task.cancel()
 
     # -- sending ---------------------------------------------------------------------------------------
-    async def send(self, bot: Bot, target: Target, messages: Sequence[str], markup: Any = None) -> Message | None:
-        """HTML messages in order; the keyboard goes under the last, the first replies to ``target``."""
-        sent = None
+    async def send(self, bot: Bot, target: Target, messages: Sequence[str], markup: Any = None) -> None:
+        """HTML messages in order; the keyboard goes under the last, the first replies to ``target``.
+
+        Sent as sendMessage calls with the same retries and errors as ``bot.send_message``, but the
+        message Telegram returns is not parsed into PTB objects (bot.tg.request.call_unparsed): it
+        is never read."""
         for i, text in enumerate(messages):
-            reply = ReplyParameters(target.reply_to, allow_sending_without_reply=True) \
-                if target.reply_to and i == 0 else None
-            sent = await bot.send_message(target.chat_id, text, parse_mode=ParseMode.HTML,
-                                          link_preview_options=NO_PREVIEW, reply_parameters=reply,
-                                          message_thread_id=target.thread_id,
-                                          reply_markup=markup if i == len(messages) - 1 else None)
-        return sent
+            params: dict[str, Any] = {"chat_id": target.chat_id, "text": text, "parse_mode": ParseMode.HTML.value,
+                                      "link_preview_options": NO_PREVIEW, "message_thread_id": target.thread_id}
+            if target.reply_to and i == 0:
+                params["reply_parameters"] = {"message_id": target.reply_to, "allow_sending_without_reply": True}
+            if markup is not None and i == len(messages) - 1:
+                params["reply_markup"] = markup.to_dict()
+            await call_unparsed(bot, "sendMessage", params)
 
     async def reply(self, update: Update, context: Context, messages: Sequence[str], markup: Any = None) -> None:
         await self.send(context.bot, Target.of(update.effective_message), messages, markup)

@@ -139,3 +139,41 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+class JsonParameters(RequestData):
+    """A call's parameters already in their JSON form, through ``RequestData``'s public interface
+    (PTB builds its own from a method's arguments, as PTB objects)."""
+
+    def __init__(self, parameters: dict[str, Any]):
+        super().__init__()
+        self._json = {k: v for k, v in parameters.items() if v is not None}
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self._json
+
+    @property
+    def json_parameters(self) -> dict[str, str]:  # what a form-encoding request (PTB's httpx one) sends
+        return {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in self._json.items()}
+
+    @property
+    def multipart_data(self) -> dict[str, Any]:
+        return {}
+
+
+async def call_unparsed(bot: Any, endpoint: str, parameters: dict[str, Any]) -> Any:
+    """Call a Bot API method through the bot's request and rate limiter (bot.tg.retry: the same
+    retries and the same errors as ``bot.send_message``), returning Telegram's result as decoded
+    JSON, not made into PTB objects.
+
+    For the replies, whose result nobody reads: PTB turns the message Telegram returns into a
+    ``Message``, with the entities of the HTML and, in groups, the whole message replied to, about
+    a tenth of the event loop's work per answer under load."""
+    url = f"{bot.base_url}/{endpoint}"
+    data = JsonParameters(parameters)
+    limiter = bot.rate_limiter
+    if limiter is None:
+        return await bot.request.post(url, data)
+    return await limiter.process_request(callback=bot.request.post, args=(url, data), kwargs={},
+                                         endpoint=endpoint, data=data.parameters, rate_limit_args=None)

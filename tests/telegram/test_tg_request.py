@@ -14,10 +14,10 @@ import time
 import pytest
 from aiohttp import web
 from telegram import InputFile
-from telegram.error import NetworkError, TimedOut
+from telegram.error import BadRequest, NetworkError, TimedOut
 from telegram.ext import ExtBot
 
-from bot.tg.request import AiohttpRequest
+from bot.tg.request import AiohttpRequest, call_unparsed
 from bot.tg.retry import RetryRequests, maybe_delivered
 
 TOKEN = "123456:TEST"
@@ -276,3 +276,69 @@ async def test_requests_go_through_the_proxy_the_environment_names(monkeypatch):
         async with bot_for("http://telegram.invalid/bot") as bot:
             await bot.send_message(42, THAI)
     assert seen and seen[-1].startswith("http://telegram.invalid/bot")
+
+
+async def test_a_call_unparsed_sends_the_json_it_is_given_and_returns_the_raw_result():
+    """The replies' path: the parameters go as one JSON body, nothing of them dropped or renamed
+    (None left out, as PTB leaves out what wasn't given), and Telegram's result comes back as
+    decoded JSON, not as PTB objects."""
+    async with Api(echo) as api:
+        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(), rate_limiter=RetryRequests())
+        async with bot:
+            result = await call_unparsed(bot, "sendMessage", {
+                "chat_id": -100123, "text": THAI, "parse_mode": "HTML", "message_thread_id": None,
+                "link_preview_options": {"is_disabled": True},
+                "reply_parameters": {"message_id": 7, "allow_sending_without_reply": True}})
+    assert result == message(-100123, THAI)
+    (method, headers, body), = api.received
+    assert method == "sendMessage" and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"chat_id": -100123, "text": THAI, "parse_mode": "HTML",
+                                "link_preview_options": {"is_disabled": True},
+                                "reply_parameters": {"message_id": 7, "allow_sending_without_reply": True}}
+
+
+async def test_a_call_unparsed_is_retried_and_fails_as_the_bots_own_calls_do():
+    """Through the bot's rate limiter: a 5xx is sent again and arrives once; a 400 is PTB's BadRequest;
+    a send that may have arrived (the connection dropped after the request) is not repeated."""
+    answers = iter([web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"),
+                    web.json_response({"ok": False, "error_code": 500, "description": "Internal"}, status=500)])
+
+    async def flaky(request: web.Request, body: bytes) -> web.Response:
+        return next(answers, None) or await echo(request, body)
+
+    async with Api(flaky) as api:
+        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(),
+                     rate_limiter=RetryRequests(max_retries=4, backoff=(0.01,)))
+        async with bot:
+            result = await call_unparsed(bot, "sendMessage", {"chat_id": 42, "text": THAI})
+    assert result["text"] == THAI
+    assert [m for m, _, _ in api.received] == ["sendMessage"] * 3
+
+    async def refuse(request: web.Request, body: bytes) -> web.Response:
+        return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"},
+                                 status=400)
+
+    async with Api(refuse) as api:
+        async with ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(), rate_limiter=RetryRequests()) as bot:
+            with pytest.raises(BadRequest, match="text is empty"):
+                await call_unparsed(bot, "sendMessage", {"chat_id": 42, "text": " "})
+    assert len(api.received) == 1
+
+    async def drop(request: web.Request, body: bytes) -> web.Response:
+        request.transport.close()  # carried out, then the connection is gone before the answer
+        return web.Response()
+
+    async with Api(drop) as api:
+        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(),
+                     rate_limiter=RetryRequests(max_retries=4, backoff=(0.01,)))
+        async with bot:
+            with pytest.raises(NetworkError) as caught:
+                await call_unparsed(bot, "sendMessage", {"chat_id": 42, "text": THAI})
+    assert maybe_delivered(caught.value) and len(api.received) == 1  # not sent a second time
+
+
+async def test_a_call_unparsed_without_a_rate_limiter_goes_straight_to_the_request():
+    async with Api(echo) as api:
+        async with bot_for(api.base_url) as bot:
+            result = await call_unparsed(bot, "sendMessage", {"chat_id": 5, "text": "สวัสดี"})
+    assert result["chat"]["id"] == 5 and len(api.received) == 1
