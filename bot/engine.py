@@ -133,8 +133,8 @@ class Engine:
         if not q:
             return Answer(text, False, "", (), reason="empty")
         if not has_words(q):
-            return Answer(text, False, "", (), reason="no_words")
-        trimmed = 0
+            return Answer(text, False, "", (), reason="no_words", read_as=q)
+        read_as, trimmed = q, 0
         limit = self.settings.max_question_chars
         if len(q) > limit:
             cut = q.rfind(" ", 0, limit)
@@ -143,7 +143,7 @@ class Engine:
         with self._lock:  # one consistent snapshot, even during a reload
             index, rewriter = self.index, self.rewriter
         if not index.passages:
-            return Answer(text, False, "", (), reason="no_index", trimmed_to=trimmed)
+            return Answer(text, False, "", (), reason="no_index", trimmed_to=trimmed, read_as=read_as)
         rewritten = rewriter.rewrite(q)
         query, about = rewritten.text, rewritten.about
         years = year_variants(query)  # "2023" also finds "2566" (Thai documents count in B.E.)
@@ -179,7 +179,7 @@ class Engine:
                                  anchor_missing=bool(anchors) and not any(named))
         confidence = self.decision.confidence(evidence)
         if confidence < self.decision.threshold:
-            return Answer(text, False, "", hits, reason="not_found", trimmed_to=trimmed,
+            return Answer(text, False, "", hits, reason="not_found", trimmed_to=trimmed, read_as=read_as,
                           confidence=confidence, evidence=evidence)
         kind = answer_kind(text)
         spans = self.highlight(top, content, index, kind)
@@ -193,7 +193,8 @@ class Engine:
             hits = (Hit(more.chunk, first.score, first.dense, first.lexical, index.cited(more)), *hits[1:])
         spans = self._with_next(top, spans)
         answer = " ".join(top.chunk.text[a:b] for a, b in spans)
-        return Answer(text, True, answer, hits, highlights=tuple(spans), trimmed_to=trimmed, confidence=confidence,
+        return Answer(text, True, answer, hits, highlights=tuple(spans), trimmed_to=trimmed, read_as=read_as,
+                      confidence=confidence,
                       evidence=evidence, citations=index.cited(top, spans))
 
     @staticmethod

@@ -90,6 +90,9 @@ class Answer:
     confidence: float = 0.0  # the calibrated probability behind `answered`
     evidence: Any = None  # the decision's inputs (bot.decision.Evidence), for evaluation and calibration
     citations: tuple[CitedSource, ...] = ()  # the sources of the answering sentences (their inline citations)
+    # the question as the engine read it (bot.text.normalize_text; before any trimming): clean text,
+    # what a channel records, where ``question`` is exactly what was asked
+    read_as: str = ""
 
     def to_json(self, text: str | None = None) -> dict[str, Any]:
         """``text``: what the answer says, as rendered for the reader (by default its sentences)."""

@@ -4,7 +4,7 @@ import pytest
 
 from bot.engine import Engine
 from bot.formatting import message_text, notice_text, plain
-from bot.text import char_grams
+from bot.text import char_grams, normalize_text
 
 
 @pytest.fixture
@@ -28,6 +28,7 @@ def test_bad_input_gets_a_clear_message(engine, question, reason):
 def test_a_huge_question_is_trimmed_not_refused(engine):
     answer = engine.ask("เขตส่งเสริมเมืองอัจฉริยะ " * 800)  # ~20,000 characters
     assert answer.trimmed_to == engine.settings.max_question_chars
+    assert answer.read_as == ("เขตส่งเสริมเมืองอัจฉริยะ " * 800).strip()  # as read, before the cut
     assert str(engine.settings.max_question_chars) in notice_text(answer, "th")
     assert answer.hits
 
@@ -40,6 +41,7 @@ def test_odd_but_real_questions_are_answered_normally(engine, question):
     answer = engine.ask(question)
     assert answer.reason in {"ok", "not_found"}
     assert len(answer.hits) >= 3
+    assert answer.question == question and answer.read_as == normalize_text(question)  # asked, and as read
     data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
     assert set(data) == {"question", "answered", "answer", "passages", "citations"}
     assert set(data["passages"][0]) == {"text", "score", "source", "citations"}

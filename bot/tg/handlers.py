@@ -50,7 +50,7 @@ class AnswerEngine(Protocol):
 
     index: Any  # .passages (with .chunk) and .documents, as knowledge_summary reads them
 
-    def ask(self, question: str) -> Answer: ...
+    def ask(self, question: str) -> Answer: ...  # the question as sent; Answer.read_as is it made clean
 
     def reload(self) -> BuildReport: ...
 
@@ -265,7 +265,7 @@ class SmartCityBot:
         latency_ms = (time.perf_counter() - started) * 1000
         try:
             answer_id: int | None = self.records.add_question(
-                user_id, chat_type, question, a.answered, a.reason,
+                user_id, chat_type, a.read_as or normalize_text(question), a.answered, a.reason,
                 a.hits[0].chunk.doc_id if a.hits else None, latency_ms, [h.chunk.chunk_id for h in a.hits])
         except Exception:  # the record is bookkeeping: its failure must not cost the user the answer
             log.exception("the question could not be recorded; answered without buttons")
@@ -274,7 +274,8 @@ class SmartCityBot:
 
     async def answer(self, context: Context, question: str, target: Target, user: User | None) -> None:
         """Answer a question: rate limit, typing, the engine off the event loop, record, reply."""
-        question = normalize_text(question)  # what a client can send (lone surrogates, controls) made clean once
+        # the question goes as sent: the engine reads it through bot.text.normalize_text (lone
+        # surrogates, controls…), and what is recorded is what it read (Answer.read_as)
         user_id = user.id if user else target.chat_id  # a message sent on behalf of a chat has no user
         lang = ui_language(user.language_code if user else None, question)
         verdict = self.limiter.check(user_id)

@@ -120,6 +120,15 @@ async def test_questions_are_recorded_with_a_hashed_user(bot, api: FakeTelegram,
     assert str(USER) not in bot.records.path.read_bytes().decode(errors="ignore")
 
 
+async def test_a_question_is_recorded_as_the_engine_read_it(bot, api: FakeTelegram, updates: Updates):
+    """What is stored is the clean text the engine answered (Answer.read_as): no control or
+    invisible characters, no lone surrogate (SQLite could not store it), Thai digits as Arabic."""
+    await bot.feed(updates.text(USER, "  ตราสัญลักษณ์\x00มี\u200bกี่ประเภท\ud800 ปี ๖๖  "))
+    assert "ตราสัญลักษณ์" in only(api.sent(USER)).plain
+    assert rows(bot, "SELECT text FROM questions") == [("ตราสัญลักษณ์มีกี่ประเภท ปี 66",)]
+    assert bot.engine.asked == ["ตราสัญลักษณ์มีกี่ประเภท ปี 66"]
+
+
 async def test_not_found_is_polite_lists_topics_and_shows_no_passage(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.text(USER, "<b>ต้มยำ</b> & แกงเขียวหวาน"))
     msg = only(api.sent(USER))

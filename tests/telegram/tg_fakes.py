@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
 from bot.index import BuildReport
+from bot.text import normalize_text
 from bot.types import Answer, Chunk, Hit, Source
 
 ADMIN = 1001
@@ -51,7 +52,12 @@ class FakeEngine:
                                cited=lambda passage, spans=None: ())
 
     def ask(self, question: str) -> Answer:
-        self.asked.append(question)
+        """Reads the question as the engine does (bot.text.normalize_text), and says so in read_as."""
+        read = normalize_text(question)
+        self.asked.append(read)
+        return replace(self._answer(read), question=question, read_as=read)
+
+    def _answer(self, question: str) -> Answer:
         hits = tuple(Hit(c, 1.0 - i / 10, 0.9, 3.0) for i, c in enumerate(CHUNKS))
         if "พัง" in question:
             raise RuntimeError("engine exploded")
