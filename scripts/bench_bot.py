@@ -10,7 +10,10 @@ With --concurrency C, C users ask at once, each sending its next question when i
 (a closed loop): answers a second, p50/p95, and the bot process's CPU time per answer against the
 engine's own (the same questions asked in the same order in this process on one thread, just
 before and just after the run, as a mean like the bot's figure; the ratio is what the bot adds:
-Telegram parsing, rendering, records, HTTP, the "please wait" notices). With --burst N, N questions
+Telegram parsing, rendering, records, HTTP, the "please wait" notices, and the engine run on two
+threads at once). The engine is also measured alone on as many threads as the bot's workers
+(``engine_cpu_ms_on_workers``): on this project's two-core machine a question costs 10-17% more
+CPU when two are answered at once, and the ratio to that figure is what the bot adds beyond it. With --burst N, N questions
 arrive at once: how long until every one had its reply, and how many were told to wait.
 
     .venv/bin/python scripts/bench_bot.py            # 200 questions
@@ -130,12 +133,29 @@ class EngineCost:
             costs.append((time.process_time() - before) * 1000)
         return statistics.fmean(costs), statistics.median(costs)
 
+    def measure_parallel(self, threads: int) -> float:
+        """Mean milliseconds of CPU per question with the questions shared among ``threads``
+        threads asking at once, as the bot's engine workers do (on two cores each question costs
+        more than on one thread alone: the two slow each other down)."""
+        def ask(share: list[str]) -> None:
+            for q in share:
+                self.engine.ask(q)
+
+        workers = [threading.Thread(target=ask, args=(self.questions[i::threads],)) for i in range(threads)]
+        before = time.process_time()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return (time.process_time() - before) * 1000 / len(self.questions)
+
 
 def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str, float | int | None]:
     questions = thai_questions(n)
     updates = Updates()
     engine = EngineCost(questions)
-    engine_before = engine.measure()
+    workers = Settings().engine_workers
+    engine_before, parallel_before = engine.measure(), engine.measure_parallel(workers)
     with bot_on_stand_in() as (server, bot, _):
         bot.start()
         for i in range(min(20, n)):  # warm-up, not measured
@@ -183,8 +203,9 @@ def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str,
         # before finding there is nothing left to ask, which is no work of the bot's
         elapsed = max(last_reply[0], started + 1e-9) - started
         rss = bot.rss_mb()
-    engine_after = engine.measure()
+    engine_after, parallel_after = engine.measure(), engine.measure_parallel(workers)
     engine_ms = (engine_before[0] + engine_after[0]) / 2
+    parallel_ms = (parallel_before + parallel_after) / 2
     answered = len(latencies)
     return {"questions": n, "concurrency": n if burst else users, "burst": burst,
             "seconds": round(elapsed, 2), "answers_per_s": round(answered / elapsed, 1),
@@ -198,7 +219,11 @@ def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str,
             "engine_cpu_ms_per_question": round(engine_ms, 1),
             "engine_cpu_ms_before_after": [round(engine_before[0], 1), round(engine_after[0], 1)],
             "engine_cpu_ms_median": round((engine_before[1] + engine_after[1]) / 2, 1),
-            "cpu_ratio": round(cpu * 1000 / max(answered, 1) / engine_ms, 2), "rss_mb": round(rss, 1)}
+            "cpu_ratio": round(cpu * 1000 / max(answered, 1) / engine_ms, 2), "rss_mb": round(rss, 1),
+            # the engine alone on as many threads as the bot's workers: the ratio to it is what the
+            # bot adds beyond running the engine on both cores
+            "engine_workers": workers, "engine_cpu_ms_on_workers": round(parallel_ms, 1),
+            "cpu_ratio_to_engine_on_workers": round(cpu * 1000 / max(answered, 1) / parallel_ms, 2)}
 
 
 def main() -> int:
