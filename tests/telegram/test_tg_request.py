@@ -68,6 +68,21 @@ async def echo(request: web.Request, body: bytes) -> web.Response:
     return web.json_response({"ok": True, "result": message(params["chat_id"], params["text"])})
 
 
+def retrying_bot(base_url: str) -> ExtBot:
+    """A bot whose calls go through the retry rules (bot.tg.retry), with short back-offs."""
+    return ExtBot(TOKEN, base_url=base_url, request=AiohttpRequest(),
+                  rate_limiter=RetryRequests(max_retries=4, backoff=(0.01,)))
+
+
+def failing_first(*answers: web.Response):
+    """A behaviour: these answers to the first calls, then ``echo``."""
+    pending = iter(answers)
+
+    async def behaviour(request: web.Request, body: bytes) -> web.Response:
+        return next(pending, None) or await echo(request, body)
+    return behaviour
+
+
 async def test_parameters_go_as_one_json_body_with_the_thai_text_unescaped():
     async with Api(echo) as api, bot_for(api.base_url) as bot:
         sent = await bot.send_message(42, THAI, parse_mode="HTML",
@@ -232,16 +247,11 @@ async def test_a_server_with_an_unknown_certificate_is_refused(tmp_path):
 
 async def test_a_5xx_answered_as_an_html_page_is_sent_again_and_arrives_once():
     """A proxy's "502 Bad Gateway" page is an answer, not a maybe: the message is sent again."""
-    answers = iter([web.Response(status=502, text="<html><h1>502 Bad Gateway</h1></html>", content_type="text/html"),
-                    web.Response(status=503, text="<html>Service Unavailable</html>", content_type="text/html")])
-
-    async def flaky(request: web.Request, body: bytes) -> web.Response:
-        return next(answers, None) or await echo(request, body)
-
+    flaky = failing_first(
+        web.Response(status=502, text="<html><h1>502 Bad Gateway</h1></html>", content_type="text/html"),
+        web.Response(status=503, text="<html>Service Unavailable</html>", content_type="text/html"))
     async with Api(flaky) as api:
-        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(),
-                     rate_limiter=RetryRequests(max_retries=4, backoff=(0.01,)))
-        async with bot:
+        async with retrying_bot(api.base_url) as bot:
             sent = await bot.send_message(42, THAI)
     assert sent.text == THAI
     assert [m for m, _, _ in api.received] == ["sendMessage"] * 3
@@ -300,16 +310,11 @@ async def test_a_call_unparsed_sends_the_json_it_is_given_and_returns_the_raw_re
 async def test_a_call_unparsed_is_retried_and_fails_as_the_bots_own_calls_do():
     """Through the bot's rate limiter: a 5xx is sent again and arrives once; a 400 is PTB's BadRequest;
     a send that may have arrived (the connection dropped after the request) is not repeated."""
-    answers = iter([web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"),
-                    web.json_response({"ok": False, "error_code": 500, "description": "Internal"}, status=500)])
-
-    async def flaky(request: web.Request, body: bytes) -> web.Response:
-        return next(answers, None) or await echo(request, body)
-
+    flaky = failing_first(
+        web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"),
+        web.json_response({"ok": False, "error_code": 500, "description": "Internal"}, status=500))
     async with Api(flaky) as api:
-        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(),
-                     rate_limiter=RetryRequests(max_retries=4, backoff=(0.01,)))
-        async with bot:
+        async with retrying_bot(api.base_url) as bot:
             result = await call_unparsed(bot, "sendMessage", {"chat_id": 42, "text": THAI})
     assert result["text"] == THAI
     assert [m for m, _, _ in api.received] == ["sendMessage"] * 3
@@ -329,9 +334,7 @@ async def test_a_call_unparsed_is_retried_and_fails_as_the_bots_own_calls_do():
         return web.Response()
 
     async with Api(drop) as api:
-        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(),
-                     rate_limiter=RetryRequests(max_retries=4, backoff=(0.01,)))
-        async with bot:
+        async with retrying_bot(api.base_url) as bot:
             with pytest.raises(NetworkError) as caught:
                 await call_unparsed(bot, "sendMessage", {"chat_id": 42, "text": THAI})
     assert maybe_delivered(caught.value) and len(api.received) == 1  # not sent a second time
