@@ -155,7 +155,7 @@ class Engine:
             also = Query.of(vec2, words(rewritten.second) + list(years.values()), rewritten.second)
         else:
             vec, also = self.embedder.queries([query])[0], None
-        english = language(text) == "en"
+        english = language(read_as) == "en"
         weights = self.english_weights if english else self.weights
         scored = index.retriever.search(Query.of(vec, tokens, query), max(k, ANCHOR_POOL), weights, also=also)
         # a question that names a year or a province is answered by a passage that names it too:
@@ -181,7 +181,7 @@ class Engine:
         if confidence < self.decision.threshold:
             return Answer(text, False, "", hits, reason="not_found", trimmed_to=trimmed, read_as=read_as,
                           confidence=confidence, evidence=evidence)
-        kind = answer_kind(text)
+        kind = answer_kind(read_as)
         spans = self.highlight(top, content, index, kind)
         for _ in range(LIST_CHUNKS):  # the list goes on in the next chunk of the section
             more = index.continued(top) if self._runs_on(top, spans) else None

@@ -16,6 +16,7 @@ from pythainlp.util import thai_digit_to_arabic_digit
 
 _THAI = re.compile(r"[\u0E00-\u0E7F]")
 _LATIN = re.compile(r"[A-Za-z]")
+_THAI_LETTER = re.compile(r"[\u0E01-\u0E3A\u0E40-\u0E4E]")  # consonants, vowels, tone marks
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _WORD = re.compile(r"[\w\u0E00-\u0E7F]", re.UNICODE)
@@ -239,8 +240,9 @@ def is_thai(text: str) -> bool:
 
 
 def language(text: str) -> str:
-    """'th' for any text with Thai letters (mixed Thai and English included), 'en' for Latin-only."""
-    if _THAI.search(text) or not _LATIN.search(text):
+    """'th' for any text with Thai letters (mixed Thai and English included), 'en' for Latin-only.
+    Thai digits are not letters: "budget for ๒๕๖๖" is English, as it is once they are read as 2566."""
+    if _THAI_LETTER.search(text) or not _LATIN.search(text):
         return "th"
     return "en"
 

@@ -36,12 +36,16 @@ def test_a_huge_question_is_trimmed_not_refused(engine):
 @pytest.mark.parametrize("question", [
     "เขตส่งเสริม ๕๔ ข้อเสนอ มีกี่จังหวัด", "Smart City Ambassadors มีกี่คน", "<b>ไมโครกริด</b> & ชลบุรี",
     "ไมโครกริด\x07ที่นิคมอมตะ", "What is a smart city promotion zone?", "ไมโครกริด\ud800ที่นิคมอมตะ",
+    "ตราสัญลักษณ์มีก\u0e48\u0e35ประเภท", "ประกาศผลเมื่อ\u200bไหร่", "How many promotion zones in ๒๕๖๔?",
 ])
 def test_odd_but_real_questions_are_answered_normally(engine, question):
     answer = engine.ask(question)
     assert answer.reason in {"ok", "not_found"}
     assert len(answer.hits) >= 3
     assert answer.question == question and answer.read_as == normalize_text(question)  # asked, and as read
+    clean = engine.ask(normalize_text(question))  # the engine reads the question, not what it was sent as
+    assert (answer.answered, answer.answer, answer.hits, answer.highlights, answer.confidence) == \
+        (clean.answered, clean.answer, clean.hits, clean.highlights, clean.confidence)
     data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
     assert set(data) == {"question", "answered", "answer", "passages", "citations"}
     assert set(data["passages"][0]) == {"text", "score", "source", "citations"}

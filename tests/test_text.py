@@ -47,6 +47,9 @@ def test_language_guess():
     assert language("What is a smart city?") == "en"
     assert language("smart city คืออะไร") == "th"
     assert language("😀") == "th"
+    # Thai digits are not Thai words: the same language as once they are read as Arabic ones
+    assert language("What is the budget for ๒๕๖๖?") == language("What is the budget for 2566?") == "en"
+    assert language("งบปี ๒๕๖๖") == "th" and language("๒๕๖๖") == "th"
 
 
 def test_has_words():
