@@ -66,11 +66,11 @@ def thai_questions(n: int) -> list[str]:
 
 
 @contextmanager
-def bot_on_stand_in():
+def bot_on_stand_in(env: dict[str, str] | None = None):
     """The real bot process polling a stand-in Bot API, in a folder of its own; both stopped after."""
     server = FakeTelegram().start()
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
-        bot = BotProcess(server, Path(tmp))
+        bot = BotProcess(server, Path(tmp), env)
         try:
             yield server, bot, Path(tmp)
         finally:
@@ -156,7 +156,8 @@ def run_concurrent(n: int, users: int, timeout: float, burst: bool) -> dict[str,
     engine = EngineCost(questions)
     workers = Settings().engine_workers
     engine_before, parallel_before = engine.measure(), engine.measure_parallel(workers)
-    with bot_on_stand_in() as (server, bot, _):
+    # the bot runs in a folder of its own (no .env there): told the same number of workers
+    with bot_on_stand_in({"ENGINE_WORKERS": str(workers)}) as (server, bot, _):
         bot.start()
         for i in range(min(20, n)):  # warm-up, not measured
             server.push(updates.text(FIRST_USER - 1 - i, questions[i]))

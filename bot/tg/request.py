@@ -170,6 +170,9 @@ async def call_unparsed(bot: Any, endpoint: str, parameters: dict[str, Any]) -> 
     For the replies, whose result nobody reads: PTB turns the message Telegram returns into a
     ``Message``, with the entities of the HTML and, in groups, the whole message replied to, about
     a tenth of the event loop's work per answer under load."""
+    if getattr(bot, "defaults", None) is not None or getattr(bot, "callback_data_cache", None) is not None:
+        # PTB's own methods apply these; parameters sent as given would silently lose them
+        raise ValueError("call_unparsed: a bot with Defaults or arbitrary callback data needs PTB's own methods")
     url = f"{bot.base_url}/{endpoint}"
     data = JsonParameters(parameters)
     limiter = bot.rate_limiter

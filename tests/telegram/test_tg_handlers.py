@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from dataclasses import replace
 
 from tg_fakes import ADMIN, GROUP, USER, FakeEngine
 from tg_harness import BOT_USERNAME, FakeTelegram, Updates
@@ -123,10 +124,20 @@ async def test_questions_are_recorded_with_a_hashed_user(bot, api: FakeTelegram,
 async def test_a_question_is_recorded_as_the_engine_read_it(bot, api: FakeTelegram, updates: Updates):
     """What is stored is the clean text the engine answered (Answer.read_as): no control or
     invisible characters, no lone surrogate (SQLite could not store it), Thai digits as Arabic."""
-    await bot.feed(updates.text(USER, "  ตราสัญลักษณ์\x00มี\u200bกี่ประเภท\ud800 ปี ๖๖  "))
+    sent = "  ตราสัญลักษณ์\x00มี\u200bกี่ประเภท\ud800 ปี ๖๖  "
+    await bot.feed(updates.text(USER, sent))
     assert "ตราสัญลักษณ์" in only(api.sent(USER)).plain
     assert rows(bot, "SELECT text FROM questions") == [("ตราสัญลักษณ์มีกี่ประเภท ปี 66",)]
-    assert bot.engine.asked == ["ตราสัญลักษณ์มีกี่ประเภท ปี 66"]
+    assert bot.engine.received == [sent.strip()]  # handed over as sent: the engine does the cleaning
+
+
+async def test_what_is_recorded_is_the_engines_reading(bot, api: FakeTelegram, updates: Updates, monkeypatch):
+    """The record is Answer.read_as, whatever it is, not the bot's own reading of the text."""
+    ask = bot.engine.ask
+    monkeypatch.setattr(bot.engine, "ask", lambda question: replace(ask(question), read_as="ตรากี่ประเภท"))
+    await bot.feed(updates.text(USER, "ตราสัญลักษณ์มีกี่ประเภทครับ"))
+    assert only(api.sent(USER))
+    assert rows(bot, "SELECT text FROM questions") == [("ตรากี่ประเภท",)]
 
 
 async def test_not_found_is_polite_lists_topics_and_shows_no_passage(bot, api: FakeTelegram, updates: Updates):

@@ -345,3 +345,16 @@ async def test_a_call_unparsed_without_a_rate_limiter_goes_straight_to_the_reque
         async with bot_for(api.base_url) as bot:
             result = await call_unparsed(bot, "sendMessage", {"chat_id": 5, "text": "สวัสดี"})
     assert result["chat"]["id"] == 5 and len(api.received) == 1
+
+
+async def test_a_call_unparsed_refuses_a_bot_whose_defaults_it_would_lose():
+    """PTB applies a bot's Defaults (and arbitrary callback data) in its own methods; parameters
+    sent as given would drop them without a word, so such a bot is refused (the app sets neither)."""
+    from telegram.ext import Defaults
+
+    async with Api(echo) as api:
+        bot = ExtBot(TOKEN, base_url=api.base_url, request=AiohttpRequest(), defaults=Defaults(disable_notification=True))
+        async with bot:
+            with pytest.raises(ValueError, match="Defaults"):
+                await call_unparsed(bot, "sendMessage", {"chat_id": 5, "text": "สวัสดี"})
+    assert api.received == []

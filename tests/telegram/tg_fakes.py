@@ -38,7 +38,8 @@ class FakeEngine:
     """Answers like bot.engine.Engine, from three small chunks; records what it was asked."""
 
     max_question_chars: int = 1000
-    asked: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)  # questions as read (bot.text.normalize_text)
+    received: list[str] = field(default_factory=list)  # and as handed over
     reloads: int = 0
 
     def __post_init__(self) -> None:
@@ -54,6 +55,7 @@ class FakeEngine:
     def ask(self, question: str) -> Answer:
         """Reads the question as the engine does (bot.text.normalize_text), and says so in read_as."""
         read = normalize_text(question)
+        self.received.append(question)
         self.asked.append(read)
         return replace(self._answer(read), question=question, read_as=read)
 
