@@ -169,7 +169,12 @@ async def call_unparsed(bot: Any, endpoint: str, parameters: dict[str, Any]) -> 
 
     For the replies, whose result nobody reads: PTB turns the message Telegram returns into a
     ``Message``, with the entities of the HTML and, in groups, the whole message replied to, about
-    a tenth of the event loop's work per answer under load."""
+    a fifth of the event loop's work per answer under load.
+
+    PTB's documentation asks that ``Bot.request`` and ``BaseRequest.post`` not be used by hand,
+    because its methods add what a bare call would miss: the rate limiter (applied here), the
+    bot's ``Defaults`` and arbitrary callback data (a bot with either is refused here). Its one
+    method for calls by hand, ``do_api_request``, warns when used for a method it has."""
     if getattr(bot, "defaults", None) is not None or getattr(bot, "callback_data_cache", None) is not None:
         # PTB's own methods apply these; parameters sent as given would silently lose them
         raise ValueError("call_unparsed: a bot with Defaults or arbitrary callback data needs PTB's own methods")
