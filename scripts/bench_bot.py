@@ -13,8 +13,9 @@ before and just after the run, as a mean like the bot's figure; the ratio is wha
 Telegram parsing, rendering, records, HTTP, the "please wait" notices, and the engine run on two
 threads at once). The engine is also measured alone on as many threads as the bot's workers
 (``engine_cpu_ms_on_workers``): on this project's two-core machine a question costs 10-17% more
-CPU when two are answered at once, and the ratio to that figure is what the bot adds beyond it. With --burst N, N questions
-arrive at once: how long until every one had its reply, and how many were told to wait.
+CPU when two are answered at once, and the ratio to that figure is what the bot adds beyond it.
+With --burst N, N questions arrive at once: how long until every one had its reply, and how many
+were told to wait.
 
     .venv/bin/python scripts/bench_bot.py            # 200 questions
     .venv/bin/python scripts/bench_bot.py --json     # one JSON line
