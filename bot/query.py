@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .text import ENGLISH_STOPWORDS, english_terms, english_to_thai_terms, language, segment, words
 
@@ -120,6 +120,28 @@ def word_bounds(text: str) -> set[int]:
 _PAREN_EN = re.compile(r"(?P<th>[^\s()\"“”]*[\u0E00-\u0E7F][^\s()\"“”]*)\s*\((?P<en>[A-Za-z][^()\u0E00-\u0E7F]{1,90})\)")
 _PAREN_TH = re.compile(r"(?P<en>[A-Za-z][A-Za-z0-9&.'\- ]{2,80}?)\s*\((?P<th>[^()A-Za-z]*[\u0E00-\u0E7F][^()A-Za-z]{0,80})\)")
 _EN_SPLIT = re.compile(r"\s*(?:[/;:,]|\bor\b)\s*")
+_OPEN_EN = re.compile(r"\((?=[A-Za-z])")  # where a _PAREN_EN match can end its Thai run
+_RUN_CHAR = re.compile(r"[^\s()\"“”]")
+
+
+def paren_en(text: str) -> Iterator[re.Match[str]]:
+    """``_PAREN_EN.finditer(text)``, the same matches, tried only where a parenthesis opens on a
+    Latin letter, from the start of the run of text before it. Searched everywhere, the pattern
+    backtracks over every start of a long Thai run without spaces: 18 ms a passage of Wikipedia
+    text, 5 hours for a million passages."""
+    end = 0
+    for paren in _OPEN_EN.finditer(text):
+        i = paren.start()
+        if i < end:
+            continue
+        while i > end and text[i - 1].isspace():
+            i -= 1
+        while i > end and _RUN_CHAR.match(text, i - 1):
+            i -= 1
+        m = _PAREN_EN.match(text, i)
+        if m is not None:
+            end = m.end()
+            yield m
 
 
 def _clean_en(term: str) -> str:
@@ -164,7 +186,7 @@ def mine_glossary(texts: Iterable[str]) -> dict[str, list[str]]:
                 terms.append(th)
 
     for text in texts:
-        for m in _PAREN_EN.finditer(text):
+        for m in paren_en(text):
             add(m.group("en"), m.group("th"))
         for m in _PAREN_TH.finditer(text):  # "EEC (เผยแพร่ไม่เกิน ม.ค. 2565)" is a note, not a name
             add(m.group("en"), m.group("th"), note_ok=False)

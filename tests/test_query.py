@@ -59,6 +59,24 @@ def test_the_glossary_is_mined_from_english_beside_thai():
     assert glossary_terms("What is smart mobility?", g) == ["การเดินทางและขนส่งอัจฉริยะ"]
 
 
+def test_english_beside_thai_is_found_only_where_a_parenthesis_opens_and_as_before():
+    """paren_en gives the same matches as the pattern searched everywhere, on made-up mixes of the
+    characters that matter (Thai runs, spaces, parentheses, quotes, Latin), and a long Thai run
+    without spaces (a Wikipedia paragraph) before "(Smart Mobility)" is still glossed."""
+    import random
+
+    from bot.query import _PAREN_EN, paren_en
+
+    rnd = random.Random(5)
+    alphabet = list("กขไทยการ ()ABCab“”\"\n.,;-1")
+    for _ in range(3000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 60)))
+        want = [(m.span(), m.group("th"), m.group("en")) for m in _PAREN_EN.finditer(text)]
+        assert [(m.span(), m.group("th"), m.group("en")) for m in paren_en(text)] == want, text
+    run = "การพัฒนาเมือง" * 800 + "การเดินทางและขนส่งอัจฉริยะ"
+    assert mine_glossary([f"{run} (Smart Mobility) และอื่น ๆ"])["smart mobility"]
+
+
 def test_a_mined_term_with_words_before_it_is_dropped_for_the_term_itself():
     text = ("ผู้สนใจควรสอบถามกับสำนักงานส่งเสริมเศรษฐกิจดิจิทัล (depa) หรือสอบถามรายละเอียดเพิ่มเติมได้ที่สำนักงานส่งเสริม"
             "เศรษฐกิจดิจิทัล (depa) และดีป้า (depa) ที่ประชุมคณะกรรมการเมืองอัจฉริยะ (smart city) "
