@@ -14,7 +14,8 @@ from .embedder import Embedder, make_embedder, release
 from .query import QueryRewriter, Speller
 from .decision import Decision, Evidence, fitted_decision
 from .retrieval import Query, Scored
-from .index import BuildReport, IndexError_, IndexStore, LoadedIndex, Passage, indexed_text
+from .index import BuildReport, IndexError_, IndexStore, LoadedIndex
+from .passages import Passage, PassageStore, indexed_text
 from .text import (LIST_ITEM, char_grams, drop_stopwords, has_words, language, normalize_text, thai_year, words,
                    year_variants)
 from .types import Answer, Hit
@@ -92,7 +93,7 @@ class Engine:
             reason = store.check(embedder.dimension)
             if not reason:
                 try:
-                    loaded = store.load(embedder.dimension)
+                    loaded = store.load(embedder.dimension, checked=True)
                     break
                 except IndexError_ as exc:  # files that pass their checksums but don't load
                     reason, unloadable = str(exc), True
@@ -123,7 +124,7 @@ class Engine:
         return report
 
     @property
-    def passages(self) -> list[Passage]:
+    def passages(self) -> PassageStore:
         return self.index.passages
 
     # -- answering --------------------------------------------------------------------------------

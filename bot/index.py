@@ -13,8 +13,9 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import bm25s
@@ -28,18 +29,20 @@ from .config import Settings
 from .documents import Problem, file_digest, knowledge_files, load_documents
 from .embedder import Embedder, prepare
 from .citations import CitedSource, find as find_citations, resolve as resolve_citation, sources_of, supporting
+from .passages import STORE_FILES, Passage, PassageStore, RowFile, StoreWriter, chunk_number, from_json, indexed_text, windows
 from .query import mine_glossary
-from .retrieval import CANDIDATES_DIR, CANDIDATES_PARAMS, FIELDS, Retriever, Units
+from .retrieval import CANDIDATES_DIR, CANDIDATES_PARAMS, FIELDS, Retriever, Units, heading_bm25
 from .scale import ScaleParams
 from .text import char_grams, sentences, words
-from .types import Chunk, Document, Source
+from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 8  # 8: the mined glossary without dated notes and words before a term
+FORMAT_VERSION = 9  # 9: the passage store's files (bot/passages.py)
 TEXT_VERSION = 4  # bump when normalization, tokenization or sentence splitting changes
+HEADING_BM25 = "heading"  # in candidates/: the BM25 over the passages' heading lines
 VECTOR_FILES = ("chunks.jsonl", "embeddings.npy", "headings.npy", "units.npy")
-FILES = (*VECTOR_FILES, "faiss.index", "glossary.json")
+FILES = (*VECTOR_FILES, *STORE_FILES[1:], "faiss.index", "glossary.json")
 
 
 class IndexError_(Exception):
@@ -78,13 +81,46 @@ class Vectors:
 
 def unit_texts(p: "Passage") -> list[str]:
     """Small retrieval units of a passage: each sentence with the one after it (a sentence window)."""
+    return [unit_text(p, j) for j in range(windows(p))]
+
+
+def unit_text(p: "Passage", j: int) -> str:
+    """The passage's j-th sentence window: its j-th sentence and the one after it."""
     text, spans = p.chunk.text, p.sentences or [(0, len(p.chunk.text))]
-    return [text[spans[j][0]:spans[min(j + 1, len(spans) - 1)][1]] for j in range(len(spans))]
+    return text[spans[j][0]:spans[min(j + 1, len(spans) - 1)][1]]
+
+
+class _ToEmbed(Sequence[str]):
+    """What a build embeds for its new passages, made when its batch is embedded (not held all at
+    once beside the passages): each passage's indexed text, then each one's heading line, then
+    every passage's sentence windows."""
+
+    def __init__(self, todo: list["Passage"]):
+        self.todo = todo
+        self.first = np.cumsum([0] + [windows(p) for p in todo])  # each passage's first window
+        self.n = len(todo)
+
+    def __len__(self) -> int:
+        return 2 * self.n + int(self.first[-1])
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        if i < self.n:
+            return indexed_text(self.todo[i].chunk)
+        if i < 2 * self.n:
+            c = self.todo[i - self.n].chunk
+            return c.header() or c.doc_id
+        u = i - 2 * self.n
+        owner = int(np.searchsorted(self.first, u, side="right")) - 1
+        return unit_text(self.todo[owner], u - int(self.first[owner]))
 
 
 def _split_vectors(passages: list["Passage"], embeddings: np.ndarray, headings: np.ndarray,
                    units: np.ndarray) -> list[Vectors]:
-    counts = [len(p.sentences) or 1 for p in passages]
+    counts = [windows(p) for p in passages]
     if len(embeddings) != len(passages) or len(headings) != len(passages) or len(units) != sum(counts):
         raise ValueError("vectors do not match the passages")
     out, row = [], 0
@@ -94,20 +130,25 @@ def _split_vectors(passages: list["Passage"], embeddings: np.ndarray, headings: 
     return out
 
 
-@dataclass(frozen=True)
-class Passage:
-    """A chunk as stored: with its BM25 tokens and its sentence spans (relative to the text)."""
+MEMO_LIMIT = 20_000  # passages whose worked-out details an index keeps (cleared past it)
+_NONE = object()
 
-    chunk: Chunk
-    tokens: list[str]
-    sentences: list[tuple[int, int]]
-    # inline citations "(ที่มา: …)" in the text: (start, end, indexes of the document's sources)
-    citations: list[tuple[int, int, list[int]]] = field(default_factory=list)
+
+def _memo(cache: dict[str, Any], key: str, make: Callable[[], Any]) -> Any:
+    """``cache[key]``, made the first time; a cache past MEMO_LIMIT entries starts again (a large
+    index's questions touch ever more passages; a small one's never reach it)."""
+    value = cache.get(key, _NONE)
+    if value is _NONE:
+        value = make()
+        if len(cache) >= MEMO_LIMIT:
+            cache.clear()
+        cache[key] = value
+    return value
 
 
 @dataclass
 class LoadedIndex:
-    passages: list[Passage]
+    passages: PassageStore
     retriever: Retriever
     manifest: dict[str, Any]
     glossary: dict[str, list[str]] = field(default_factory=dict)  # English term -> Thai terms (mined)
@@ -117,7 +158,6 @@ class LoadedIndex:
     _grams: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _provinces: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _joined: dict[str, "Passage | None"] = field(default_factory=dict, repr=False)
-    _next: dict[str, "Passage"] = field(default_factory=dict, repr=False)  # the next chunk of each one's section
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -125,19 +165,15 @@ class LoadedIndex:
 
     def sentence_words(self, p: Passage) -> list[frozenset[str]]:
         """The words of each of the passage's sentences (``p.sentences``, or the whole text)."""
-        key = p.chunk.chunk_id
-        if key not in self._sentence_words:
-            spans = p.sentences or [(0, len(p.chunk.text))]
-            self._sentence_words[key] = [frozenset(words(p.chunk.text[a:b])) for a, b in spans]
-        return self._sentence_words[key]
+        spans = p.sentences or [(0, len(p.chunk.text))]
+        return _memo(self._sentence_words, p.chunk.chunk_id,
+                     lambda: [frozenset(words(p.chunk.text[a:b])) for a, b in spans])
 
     def sentence_grams(self, p: Passage) -> list[frozenset[str]]:
         """The character 3-grams of each of the passage's sentences (computed once a passage)."""
-        key = p.chunk.chunk_id
-        if key not in self._sentence_grams:
-            spans = p.sentences or [(0, len(p.chunk.text))]
-            self._sentence_grams[key] = [frozenset(char_grams(p.chunk.text[a:b], 3)) for a, b in spans]
-        return self._sentence_grams[key]
+        spans = p.sentences or [(0, len(p.chunk.text))]
+        return _memo(self._sentence_grams, p.chunk.chunk_id,
+                     lambda: [frozenset(char_grams(p.chunk.text[a:b], 3)) for a, b in spans])
 
     def cited(self, p: Passage, spans: list[tuple[int, int]] | None = None) -> tuple[CitedSource, ...]:
         """The sources the passage's inline citations name (all of them, or those supporting ``spans``)."""
@@ -153,29 +189,31 @@ class LoadedIndex:
 
     def provinces(self, p: Passage) -> frozenset[str]:
         """The provinces the passage names (heading line included), by their Thai names."""
-        key = p.chunk.chunk_id
-        if key not in self._provinces:
-            self._provinces[key] = provinces_in(indexed_text(p.chunk))
-        return self._provinces[key]
+        return _memo(self._provinces, p.chunk.chunk_id, lambda: provinces_in(indexed_text(p.chunk)))
+
+    def lookup(self, chunk_id: str) -> Passage | None:
+        """The passage of this chunk id, or None if the index has none (e.g. since a reload)."""
+        row = self.passages.row(chunk_id)
+        return None if row is None else self.passages[row]
+
+    def section(self, p: Passage) -> list[Passage]:
+        """The passages of p's section (same document and section), in index order."""
+        row = self.passages.row(p.chunk.chunk_id.split("+", 1)[0])
+        return [p] if row is None else [self.passages[r] for r in self.passages.section_rows(row)]
 
     def continued(self, p: Passage) -> Passage | None:
         """The passage joined with the next chunk of the same section (the sentences they share
         once), for an answer whose list runs on past the passage's end; None at a section's end.
         Joined passages are kept: the same answer costs the join once."""
+        return _memo(self._joined, p.chunk.chunk_id, lambda: self._join(p))
+
+    def _join(self, p: Passage) -> Passage | None:
         key = p.chunk.chunk_id
-        if key in self._joined:
-            return self._joined[key]
-        if not self._next:
-            by_section: dict[tuple[str, str], list[Passage]] = {}
-            for q in self.passages:
-                by_section.setdefault((q.chunk.doc_id, q.chunk.section), []).append(q)
-            for group in by_section.values():
-                group.sort(key=lambda q: q.chunk.start)
-                self._next.update((a.chunk.chunk_id, b) for a, b in zip(group, group[1:]))
-        nxt = self._next.get(key.rsplit("+", 1)[-1])  # a joined passage goes on after its last chunk
-        if nxt is None:
-            self._joined[key] = None
+        row = self.passages.row(key.rsplit("+", 1)[-1])  # a joined passage goes on after its last chunk
+        nxt_row = None if row is None else self.passages.next_row(row)
+        if nxt_row is None:
             return None
+        nxt = self.passages[nxt_row]
         c, n = p.chunk, nxt.chunk
         cut = min(max(0, c.end - n.start), len(n.text))  # what the two chunks share, in n's text
         sep = "" if cut else c.after
@@ -183,27 +221,17 @@ class LoadedIndex:
         text = c.text + sep + n.text[cut:]
         marks = c.marks + tuple((max(a, cut) + shift, b + shift, k, h) for a, b, k, h in n.marks if b > cut)
         joined = Chunk(f"{key}+{n.chunk_id}", c.doc_id, text, c.section, c.start, n.end, c.source, marks, n.after)
-        out = Passage(joined, p.tokens, p.sentences + [(a + shift, b + shift) for a, b in nxt.sentences if a >= cut],
-                      p.citations + [(a + shift, b + shift, ix) for a, b, ix in nxt.citations if a >= cut])
-        self._joined[key] = out
-        return out
+        return Passage(joined, p.tokens, p.sentences + [(a + shift, b + shift) for a, b in nxt.sentences if a >= cut],
+                       p.citations + [(a + shift, b + shift, ix) for a, b, ix in nxt.citations if a >= cut])
 
     def char_grams(self, p: Passage) -> frozenset[str]:
         """The character 3-grams of the passage as indexed (heading line included)."""
-        key = p.chunk.chunk_id
-        if key not in self._grams:
-            self._grams[key] = frozenset(char_grams(indexed_text(p.chunk), 3))
-        return self._grams[key]
+        return _memo(self._grams, p.chunk.chunk_id, lambda: frozenset(char_grams(indexed_text(p.chunk), 3)))
 
 
 def _sha(path: Path) -> str:
     with path.open("rb") as f:  # streamed: a large index's files are not read into memory whole
         return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def indexed_text(chunk: Chunk) -> str:
-    header = chunk.header()
-    return f"{header}\n{chunk.text}" if header else chunk.text
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -240,21 +268,6 @@ def shared_words(tokens: list[str]) -> list[str]:
     return [sys.intern(t) for t in tokens]
 
 
-def _passage_to_json(p: Passage) -> dict[str, Any]:
-    c = p.chunk
-    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text, "section": c.section,
-            "start": c.start, "end": c.end, "source": asdict(c.source), "tokens": p.tokens,
-            "sentences": p.sentences, "citations": p.citations, "marks": c.marks, "after": c.after}
-
-
-def _passage_from_json(d: dict[str, Any]) -> Passage:
-    chunk = Chunk(d["chunk_id"], d["doc_id"], d["text"], d["section"], d["start"], d["end"],
-                  Source(**d["source"]), tuple((a, b, k, h) for a, b, k, h in d.get("marks", [])),
-                  d.get("after", ""))
-    return Passage(chunk, shared_words(d["tokens"]), [tuple(s) for s in d["sentences"]],
-                   [(a, b, list(ix)) for a, b, ix in d.get("citations", [])])
-
-
 class IndexStore:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -279,25 +292,18 @@ class IndexStore:
             return None
         return data if isinstance(data, dict) else None
 
-    def check(self, dimension: int | None = None) -> str:
-        """'' when the index matches the settings and the knowledge folder, else the reason it doesn't."""
+    def check(self, dimension: int | None = None, knowledge: bool = True) -> str:
+        """'' when the index matches the settings and the knowledge folder (``knowledge=False``: its
+        own files only), else the reason it doesn't."""
         manifest = self.read_manifest()
         if manifest is None:
             return "no index yet" if not (self.dir / "manifest.json").exists() else "manifest.json is damaged"
         for key, want in self.expected(dimension).items():
             if manifest.get(key) != want:
                 return f"{key} changed: index has {manifest.get(key)!r}, settings want {want!r}"
-        try:
-            files = knowledge_files(Path(self.settings.knowledge_dir))
-        except Exception as exc:
-            return str(exc)
-        root = Path(self.settings.knowledge_dir)
-        current = {p.relative_to(root).as_posix(): file_digest(p) for p in files}
-        indexed = {k: v["sha256"] for k, v in manifest.get("documents", {}).items()}
-        indexed.update({k: v for k, v in manifest.get("skipped", {}).items()})
-        if current != indexed:
-            changed = sorted(set(current.items()) ^ set(indexed.items()))
-            return f"knowledge changed: {', '.join(sorted({k for k, _ in changed}))}"
+        reason = self._check_knowledge(manifest) if knowledge else ""
+        if reason:
+            return reason
         recorded = manifest.get("files", {})
         if not isinstance(recorded, dict) or not set(FILES) <= set(recorded):
             return "the manifest does not record every index file"
@@ -309,44 +315,68 @@ class IndexStore:
                 return f"{name} is damaged (checksum differs)"
         return ""
 
+    def _check_knowledge(self, manifest: dict[str, Any]) -> str:
+        try:
+            files = knowledge_files(Path(self.settings.knowledge_dir))
+        except Exception as exc:
+            return str(exc)
+        root = Path(self.settings.knowledge_dir)
+        current = {p.relative_to(root).as_posix(): file_digest(p) for p in files}
+        indexed = {k: v["sha256"] for k, v in manifest.get("documents", {}).items()}
+        indexed.update({k: v for k, v in manifest.get("skipped", {}).items()})
+        if current != indexed:
+            changed = sorted(set(current.items()) ^ set(indexed.items()))
+            return f"knowledge changed: {', '.join(sorted({k for k, _ in changed}))}"
+        return ""
+
     # -- loading ----------------------------------------------------------------------------
-    def prior(self, passages: list[Passage], manifest: dict[str, Any]) -> np.ndarray:
+    def prior(self, passages: PassageStore, manifest: dict[str, Any]) -> np.ndarray:
         """A fused-score bonus for passages of official documents (front matter ``authority: official``)."""
         docs = manifest.get("documents", {})
-        official = {d for d, info in docs.items() if info.get("authority") == "official"}
-        return np.array([self.settings.official_bonus if p.chunk.doc_id in official else 0.0 for p in passages])
+        bonus = np.array([self.settings.official_bonus if docs.get(d, {}).get("authority") == "official" else 0.0
+                          for d in passages.docs] or [0.0])
+        return bonus[passages.doc]
 
-    def load(self, dimension: int | None = None) -> LoadedIndex:
-        reason = self.check(dimension)
+    def load(self, dimension: int | None = None, knowledge: bool = True, checked: bool = False) -> LoadedIndex:
+        """The index as built (``knowledge=False``: checked against its own files only, not against
+        the knowledge folder: for a benchmark's synthetic index; ``checked``: ``check`` has just
+        said it is up to date, so its files are not read through again: at a million passages
+        that is about 15 GB)."""
+        reason = "" if checked else self.check(dimension, knowledge)
         if reason:
             raise IndexError_(reason)
         manifest = self.read_manifest() or {}
+        limit = self.settings.exact_search_limit
         try:
-            with (self.dir / "chunks.jsonl").open(encoding="utf-8") as f:
-                passages = [_passage_from_json(json.loads(line)) for line in f if line.strip()]
-            embeddings = np.load(self.dir / "embeddings.npy")
-            index = faiss.read_index(str(self.dir / "faiss.index"))
+            passages = PassageStore(self.dir, eager=limit, shared=shared_words)
+            big = passages.lazy  # past the limit: the candidate path, with its own indexes
+            # a large index's vectors stay in their files: a question reads its candidates' rows
+
+            def vectors(name: str) -> np.ndarray:
+                return RowFile(self.dir / name) if big else np.load(self.dir / name)  # type: ignore[return-value]
+
+            embeddings = vectors("embeddings.npy")
             glossary = json.loads((self.dir / "glossary.json").read_text(encoding="utf-8"))
             if not isinstance(glossary, dict):
                 raise ValueError("glossary.json is not an object")
-            limit = self.settings.exact_search_limit
-            if passages:
-                big = len(passages) > limit  # the candidate path builds its own indexes from the texts
+            if len(passages):
+                index = None if big else faiss.read_index(str(self.dir / "faiss.index"))
                 bm25 = None if big else {f.name: bm25s.BM25.load(str(self.dir / f"bm25_{f.name}")) for f in FIELDS}
-                vectors = _split_vectors(passages, embeddings, np.load(self.dir / "headings.npy"),
-                                         np.load(self.dir / "units.npy"))
-                units = Units.of([v.units for v in vectors], np.stack([v.heading for v in vectors]),
-                                 [words(p.chunk.header()) for p in passages])
                 # the candidate path's indexes as the build saved them; an index built on the exact
                 # path and served past a lowered limit has none: they are built in memory
                 saved = self.dir / CANDIDATES_DIR
                 recorded = f"{CANDIDATES_DIR}/{CANDIDATES_PARAMS}" in manifest.get("files", {})
-                retriever = Retriever(embeddings, [p.tokens for p in passages],
-                                      [indexed_text(p.chunk) for p in passages] if big else None, bm25,
-                                      None if big else index, prior=self.prior(passages, manifest),
-                                      units=units, exact_limit=limit, saved=saved if big and recorded else None)
+                headed = big and f"{CANDIDATES_DIR}/{HEADING_BM25}/params.index.json" in manifest.get("files", {})
+                units = Units.of_arrays(vectors("units.npy"), passages.windows, vectors("headings.npy"),
+                                        bm25s.BM25.load(str(saved / HEADING_BM25)) if headed
+                                        else heading_lines(passages))
+                retriever = Retriever(embeddings, passages.tokens if big else [p.tokens for p in passages],
+                                      passages.texts if big else None, bm25, index,
+                                      prior=self.prior(passages, manifest), units=units, exact_limit=limit,
+                                      saved=saved if big and recorded else None,
+                                      codes=passages.codes if big else None)
             else:
-                retriever = Retriever(embeddings, [], [], faiss_index=index)
+                retriever = Retriever(embeddings, [], [], faiss_index=faiss.read_index(str(self.dir / "faiss.index")))
         except Exception as exc:
             raise IndexError_(f"index files are damaged: {type(exc).__name__}: {exc}") from exc
         return LoadedIndex(passages, retriever, manifest, glossary)
@@ -362,9 +392,9 @@ class IndexStore:
                 if _sha(self.dir / name) != manifest.get("files", {}).get(name):
                     return {}, {}, {}
             with (self.dir / "chunks.jsonl").open(encoding="utf-8") as f:
-                passages = [_passage_from_json(json.loads(line)) for line in f if line.strip()]
-            vectors = _split_vectors(passages, np.load(self.dir / "embeddings.npy"),
-                                     np.load(self.dir / "headings.npy"), np.load(self.dir / "units.npy"))
+                passages = [from_json(json.loads(line), shared_words) for line in f if line.strip()]
+            vectors = _split_vectors(passages, *(np.load(self.dir / f, mmap_mode="r")
+                                                 for f in ("embeddings.npy", "headings.npy", "units.npy")))
         except Exception:
             return {}, {}, {}
         by_doc: dict[str, list[Passage]] = {}
@@ -396,35 +426,45 @@ class IndexStore:
             sources = sources_of(doc.meta)
             todo += [Passage(c, shared_words(words(indexed_text(c))), _sentence_spans(c.text), _citations(c.text, sources))
                      for c in chunks]
-        # each new passage: the passage itself, its heading line, and its sentence windows
-        texts = [indexed_text(p.chunk) for p in todo]
-        heads = [p.chunk.header() or p.chunk.doc_id for p in todo]
-        units = [u for p in todo for u in unit_texts(p)]
-        fresh = self._embed(embedder, texts + heads + units, progress)
-        n, row = len(todo), 2 * len(todo)
-        for i, p in enumerate(todo):
-            k = len(unit_texts(p))
-            passages.append(p)
-            vectors.append(Vectors(fresh[i], fresh[n + i], fresh[row:row + k]))
-            row += k
-        report.embedded = len(texts)
-        # gone from the folder (a file that is there but unreadable is reported as a problem instead)
-        report.removed = sorted(set(old_docs) - {d.doc_id for d in docs} - {p.path for p in report.problems})
-        # keep passages in document order, vectors aligned
-        order = sorted(range(len(passages)), key=lambda i: (passages[i].chunk.doc_id, _num(passages[i].chunk.chunk_id)))
-        passages = [passages[i] for i in order]
-        vectors = [vectors[i] for i in order]
-        self._write(docs, report.problems, passages, vectors, embedder, progress)
+        # each new passage: the passage itself, its heading line, and its sentence windows, embedded
+        # into a file beside the index (a million passages' are about 12 GB), not into memory
+        to_embed = _ToEmbed(todo)
+        scratch = self.dir.with_name(f".{self.dir.name}.vectors.npy")
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        fresh = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32,
+                                          shape=(len(to_embed), embedder.dimension))
+        try:
+            self._embed(embedder, to_embed, progress, fresh)
+            n, row = len(todo), 2 * len(todo)
+            for i, p in enumerate(todo):
+                k = windows(p)
+                passages.append(p)
+                vectors.append(Vectors(fresh[i], fresh[n + i], fresh[row:row + k]))
+                row += k
+            report.embedded = n
+            # gone from the folder (a file that is there but unreadable is reported as a problem instead)
+            report.removed = sorted(set(old_docs) - {d.doc_id for d in docs} - {p.path for p in report.problems})
+            # keep passages in document order, vectors aligned
+            order = sorted(range(len(passages)),
+                           key=lambda i: (passages[i].chunk.doc_id, chunk_number(passages[i].chunk.chunk_id)))
+            passages = [passages[i] for i in order]
+            vectors = [vectors[i] for i in order]
+            self._write(docs, report.problems, passages, vectors, embedder, progress)
+        finally:
+            del fresh, vectors
+            scratch.unlink(missing_ok=True)
         report.documents, report.chunks = len(docs), len(passages)
         report.seconds = time.perf_counter() - t0
         return report
 
     @staticmethod
-    def _embed(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+    def _embed(embedder: Embedder, texts: Sequence[str], progress: bool, out: np.ndarray | None = None) -> np.ndarray:
         """Embedded in batches of similar length, longest first (a batch is as long as its longest
-        text: passages, headings and sentence windows mixed made most of each batch padding)."""
-        out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        text: passages, headings and sentence windows mixed made most of each batch padding), into
+        ``out`` when given (a file-backed array: see build)."""
+        out = np.zeros((len(texts), embedder.dimension), dtype=np.float32) if out is None else out
+        lengths = [len(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         batch = 32
         bar = tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress)
         for i in range(0, len(texts), batch):
@@ -440,28 +480,13 @@ class IndexStore:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         dim = embedder.dimension
-        embeddings = np.stack([v.passage for v in vectors]) if vectors else np.zeros((0, dim), np.float32)
-        np.save(work / "headings.npy", np.stack([v.heading for v in vectors]) if vectors else np.zeros((0, dim), np.float32))
-        np.save(work / "units.npy", np.concatenate([v.units for v in vectors]) if vectors else np.zeros((0, dim), np.float32))
-        with (work / "chunks.jsonl").open("w", encoding="utf-8") as f:
+        # written row by row into the files (the same bytes as np.save), never stacked in memory
+        _save_rows(work / "headings.npy", [v.heading[None] for v in vectors], dim)
+        _save_rows(work / "units.npy", [v.units for v in vectors], dim)
+        embeddings = _save_rows(work / "embeddings.npy", [v.passage[None] for v in vectors], dim)
+        with StoreWriter(work) as out:
             for p in passages:
-                f.write(json.dumps(_passage_to_json(p), ensure_ascii=False) + "\n")
-        np.save(work / "embeddings.npy", embeddings)
-        index = faiss.IndexFlatIP(embedder.dimension)
-        if len(embeddings):
-            index.add(np.ascontiguousarray(embeddings))
-        faiss.write_index(index, str(work / "faiss.index"))
-        glossary = mine_glossary(indexed_text(p.chunk) for p in passages)
-        (work / "glossary.json").write_text(json.dumps(glossary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
-        if passages:
-            texts = [indexed_text(p.chunk) for p in passages]
-            # the files of the exact path, or past the limit the candidate path's indexes (loaded,
-            # not built again, at every start); the exact path's n-gram postings (11 GB at 100,000
-            # passages) are never built there
-            exact = len(passages) <= self.settings.exact_search_limit
-            Retriever(embeddings, [p.tokens for p in passages], texts, faiss_index=index if exact else None,
-                      mode="exact" if exact else "candidates", exact_limit=self.settings.exact_search_limit,
-                      progress=progress and not exact).save_lexical(work)
+                out.add(p)
         counts: dict[str, int] = {}
         for p in passages:
             counts[p.chunk.doc_id] = counts.get(p.chunk.doc_id, 0) + 1
@@ -471,19 +496,46 @@ class IndexStore:
             path = root / prob.path
             if path.exists():
                 skipped[prob.path] = file_digest(path)
+        documents = {d.doc_id: {"sha256": d.sha256, "title": d.title, "chunks": counts.get(d.doc_id, 0),
+                                "issuer": d.source.issuer, "date": d.source.date, "url": d.source.url,
+                                "as_of": d.source.as_of,
+                                "authority": str(d.meta.get("authority", "")).strip().lower(),
+                                "caveat": str(d.meta.get("caveat") or "").strip(),
+                                "sources": [src.as_dict() for src in sources_of(d.meta)]}
+                     for d in docs}
+        self.finish(work, embeddings, dim, documents,
+                    {"skipped": skipped, "problems": [str(p) for p in problems]}, progress)
+
+    def finish(self, work: Path, embeddings: np.ndarray, dimension: int, documents: dict[str, Any],
+               extra: dict[str, Any], progress: bool = False) -> None:
+        """The rest of an index from its vectors and passage store in ``work``: the FAISS index,
+        the mined glossary, the lexical indexes, the manifest; then ``work`` takes the index's place.
+        (The build's last step; a benchmark's synthetic index is finished the same way.)"""
+        store = PassageStore(work, eager=0)  # read as needed, whatever the size
+        n = len(store)
+        exact = n <= self.settings.exact_search_limit
+        index = faiss.IndexFlatIP(dimension)
+        if len(embeddings) and exact:  # past the limit the candidate path keeps its own dense index
+            index.add(np.ascontiguousarray(embeddings))
+        faiss.write_index(index, str(work / "faiss.index"))
+        glossary = mine_glossary(store.texts)
+        (work / "glossary.json").write_text(json.dumps(glossary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+        if n:
+            # the files of the exact path, or past the limit the candidate path's indexes (loaded,
+            # not built again, at every start); the exact path's n-gram postings (11 GB at 100,000
+            # passages) are never built there
+            Retriever(embeddings, store.tokens, store.texts, faiss_index=index if exact else None,
+                      mode="exact" if exact else "candidates", exact_limit=self.settings.exact_search_limit,
+                      progress=progress and not exact).save_lexical(work)
+            if not exact:  # the headings' BM25 too: built over a million headings at every start, 20 s
+                heading_bm25(heading_lines(store)).save(str(work / CANDIDATES_DIR / HEADING_BM25))
+        store.close()
         manifest = {
-            **self.expected(embedder.dimension),
+            **self.expected(dimension),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "chunks": counts.get(d.doc_id, 0),
-                                     "issuer": d.source.issuer, "date": d.source.date, "url": d.source.url,
-                                     "as_of": d.source.as_of,
-                                     "authority": str(d.meta.get("authority", "")).strip().lower(),
-                                     "caveat": str(d.meta.get("caveat") or "").strip(),
-                                     "sources": [src.as_dict() for src in sources_of(d.meta)]}
-                          for d in docs},
-            "retrieval": retrieval_params(self.settings.exact_search_limit, len(passages)),
-            "skipped": skipped,
-            "problems": [str(p) for p in problems],
+            "documents": documents,
+            "retrieval": retrieval_params(self.settings.exact_search_limit, n),
+            **extra,
             "files": {f.relative_to(work).as_posix(): _sha(f) for f in sorted(work.rglob("*"))
                       if f.is_file() and f.name != "manifest.json"},
         }
@@ -496,6 +548,24 @@ class IndexStore:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def heading_lines(passages: PassageStore) -> list[list[str]]:
+    """The words of each passage's heading line (each distinct line cut once; one list a line)."""
+    cut = [words(h) for h in passages.headers]
+    return [cut[h] for h in passages.header]
+
+
+def _save_rows(path: Path, blocks: list[np.ndarray], dimension: int) -> np.ndarray:
+    """The blocks of rows one after another as one .npy file (float32), returned mapped."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                    shape=(sum(len(b) for b in blocks), dimension))
+    row = 0
+    for b in blocks:
+        out[row:row + len(b)] = b
+        row += len(b)
+    out.flush()
+    return out
+
+
 def retrieval_params(exact_limit: int, passages: int) -> dict[str, Any]:
     """How an index of this many passages is searched: the exact path up to ``exact_limit``, else
     the candidate path with its parameters (bot/scale.py)."""
@@ -503,9 +573,3 @@ def retrieval_params(exact_limit: int, passages: int) -> dict[str, Any]:
         return {"mode": "exact", "exact_limit": exact_limit}
     return {"mode": "candidates", "exact_limit": exact_limit, **ScaleParams().as_dict(passages)}
 
-
-def _num(chunk_id: str) -> int:
-    try:
-        return int(chunk_id.rsplit("#", 1)[1])
-    except (IndexError, ValueError):
-        return 0

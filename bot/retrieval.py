@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import logging
 
@@ -96,11 +96,17 @@ class Units:
     heading_bm25: bm25s.BM25
 
     @classmethod
-    def of(cls, units: list[np.ndarray], headings: np.ndarray, heading_words: list[list[str]]) -> "Units":
-        owner = np.repeat(np.arange(len(units)), [len(u) for u in units])
-        vectors = np.ascontiguousarray(np.concatenate(units), dtype=np.float32)
-        return cls(vectors, owner, np.ascontiguousarray(headings, dtype=np.float32),
-                   build_bm25(Field("heading", 1.2, 0.75), heading_words))
+    def of_arrays(cls, vectors: np.ndarray, counts: np.ndarray, headings: np.ndarray,
+                  heading_words: list[list[str]] | bm25s.BM25) -> "Units":
+        """The same from all the windows' vectors at once (``counts``: how many each passage has),
+        used as given (rows read from disk stay so); ``heading_words``, or the heading BM25 built
+        from them (``heading_bm25``) and saved with the index."""
+        ready = isinstance(heading_words, bm25s.BM25)
+        headed = len(counts) if ready else len(heading_words)
+        if len(vectors) != int(np.sum(counts)) or len(headings) != len(counts) or headed != len(counts):
+            raise ValueError("the units' vectors do not match the passages")
+        owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        return cls(vectors, owner, headings, heading_words if ready else heading_bm25(heading_words))
 
     def of_passage(self, vector: np.ndarray, i: int) -> tuple[float, float]:
         """The best sentence window's cosine and the heading's cosine for passage i."""
@@ -108,22 +114,33 @@ class Units:
         best = float((self.vectors[a:b] @ vector).max()) if b > a else -1.0
         return best, float(self.headings[i] @ vector)
 
-    def of_rows(self, vector: np.ndarray, words: list[str], rows: np.ndarray,
-                heading: np.ndarray | None = None,
-                names: frozenset[str] = frozenset({"units", "heading_dense", "heading_words"})) -> dict[str, np.ndarray]:
-        """The same signals as ``scores`` (those in ``names``) for the passages ``rows`` only
-        (``heading``: the heading BM25 of every passage, when already computed)."""
+    def gather(self, rows: np.ndarray, names: frozenset[str] = frozenset({"units", "heading_dense"})) -> "Gathered":
+        """The windows' and headings' vectors of the passages ``rows``, copied together."""
         from .scale import _ranges
 
+        a, b = np.searchsorted(self.owner, rows), np.searchsorted(self.owner, rows + 1)
+        lengths = np.maximum(b - a, 0)
+        has = lengths > 0
+        vectors = np.asarray(self.vectors[_ranges(a, b)[0]]) if "units" in names else None
+        headings = np.asarray(self.headings[rows]) if "heading_dense" in names else None
+        return Gathered(vectors, (np.cumsum(lengths) - lengths)[has], has, headings)
+
+    def of_rows(self, vector: np.ndarray, words: list[str], rows: np.ndarray,
+                heading: np.ndarray | None = None,
+                names: frozenset[str] = frozenset({"units", "heading_dense", "heading_words"}),
+                gathered: "Gathered | None" = None) -> dict[str, np.ndarray]:
+        """The same signals as ``scores`` (those in ``names``) for the passages ``rows`` only
+        (``heading``: the heading BM25 of every passage, when already computed; ``gathered``:
+        ``gather(rows)``, when kept, as for the fixed sample the statistics are estimated on)."""
         out: dict[str, np.ndarray] = {}
+        g = gathered if gathered is not None else self.gather(rows, names)
         if "units" in names:
-            a, b = np.searchsorted(self.owner, rows), np.searchsorted(self.owner, rows + 1)
-            pos, which = _ranges(a, b)
             best = np.full(len(rows), -1.0, dtype=np.float32)
-            np.maximum.at(best, which, self.vectors[pos] @ vector)
+            if len(g.starts):  # the best window of each passage: one reduction over its windows
+                best[g.has] = np.maximum(best[g.has], np.maximum.reduceat(g.vectors @ vector, g.starts))
             out["units"] = best
         if "heading_dense" in names:
-            out["heading_dense"] = self.headings[rows] @ vector
+            out["heading_dense"] = g.headings @ vector
         if "heading_words" in names:
             if heading is None:
                 heading = self.heading_bm25.get_scores(words) if words else None
@@ -138,6 +155,16 @@ class Units:
 
 
 @dataclass(frozen=True)
+class Gathered:
+    """Some passages' window and heading vectors, copied out of the (perhaps mapped) arrays."""
+
+    vectors: np.ndarray | None  # their windows, passage after passage
+    starts: np.ndarray  # where each passage that has windows starts in ``vectors``
+    has: np.ndarray  # which of the passages have windows
+    headings: np.ndarray | None
+
+
+@dataclass(frozen=True)
 class Query:
     vector: np.ndarray
     terms: dict[str, list[str]]
@@ -145,6 +172,11 @@ class Query:
     @classmethod
     def of(cls, vector: np.ndarray, words: list[str], text: str) -> "Query":
         return cls(vector, {f.name: field_terms(f.name, words, text) for f in FIELDS})
+
+
+def heading_bm25(heading_words: Sequence[list[str]]) -> bm25s.BM25:
+    """BM25 over each passage's heading line (its words)."""
+    return build_bm25(Field("heading", 1.2, 0.75), list(heading_words))
 
 
 def build_bm25(field: Field, docs: list[list[str]]) -> bm25s.BM25:
@@ -160,14 +192,17 @@ class Retriever:
                  bm25: dict[str, bm25s.BM25] | None = None, faiss_index: faiss.Index | None = None,
                  prior: np.ndarray | None = None, units: Units | None = None, mode: str = "auto",
                  exact_limit: int = EXACT_LIMIT, scale: ScaleParams = ScaleParams(), progress: bool = False,
-                 saved: Path | None = None):
+                 saved: Path | None = None,
+                 codes: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None):
         """Lexical indexes are built from ``texts`` unless ready ones (loaded from disk) are given:
         ``bm25`` on the exact path, ``saved`` (the folder ``save_lexical`` wrote) on the candidate path.
 
         ``prior`` is added to each passage's fused score (e.g. a bonus for official documents).
         ``mode``: "exact", "candidates", or "auto": exact up to ``exact_limit`` passages. The
         candidate path needs ``texts`` (any sequence: it reads the candidates' texts when it scores
-        them) and builds its own indexes (``scale``); ``tokens`` may be any sequence too.
+        them) and builds its own indexes (``scale``); ``tokens`` may be any sequence too. ``codes``:
+        the candidates' texts as the n-grams read them (``texts_codes`` of their texts), kept ready
+        (``bot.passages.PassageStore.codes``).
         """
         if len(embeddings) != len(tokens) or (texts is not None and len(texts) != len(tokens)):
             raise ValueError(f"{len(embeddings)} embeddings for {len(tokens)} passages")
@@ -177,6 +212,7 @@ class Retriever:
             raise ValueError(f"unknown retrieval mode {mode!r}")
         self.mode = mode
         self.params = {"mode": mode, "exact_limit": exact_limit}
+        self._codes = codes or (lambda rows: texts_codes([self.texts[int(i)] for i in rows]))
         if mode == "candidates":
             self._init_candidates(embeddings, tokens, texts, prior, units, scale, progress, saved)
             return
@@ -215,7 +251,9 @@ class Retriever:
                          saved: Path | None) -> None:
         if texts is None:
             raise ValueError("the candidate path needs the passages' texts")
-        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        # rows read from disk as needed (bot.passages.RowFile) stay so; arrays are used as they are
+        self.embeddings = embeddings if not isinstance(embeddings, np.ndarray) else np.ascontiguousarray(
+            embeddings, dtype=np.float32)
         self.tokens, self.texts, self.size, self.units, self.scale = tokens, texts, len(tokens), units, scale
         self.params.update(scale.as_dict(self.size))
         self.prior = np.zeros(self.size) if prior is None else np.asarray(prior, dtype=np.float64)
@@ -232,6 +270,9 @@ class Retriever:
                              for name, g in self.grams.items()}
         del sample_texts
         self._words_sample = self.words.sample(self._sample)
+        # the sample's windows and headings, copied once (at a million passages, about 37 MB for
+        # 4,096 passages of six windows): not gathered again for every question's statistics
+        self._sample_units = self.units.gather(self._sample) if self.units is not None else None
         self.df = self.words.document_frequencies()
         self._idf = {}
         self._sets = {}
@@ -384,7 +425,7 @@ class Retriever:
         return np.union1d(dense, words).astype(np.int64)
 
     def _signals(self, query: Query, rows: np.ndarray, names: set[str],
-                 heading: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 heading: np.ndarray | None = None, gathered: Gathered | None = None) -> dict[str, np.ndarray]:
         """Each named signal's scores for the passages ``rows`` (``heading``: the heading BM25 of
         every passage for this query, when already computed)."""
         vector = np.asarray(query.vector, dtype=np.float32)
@@ -395,7 +436,7 @@ class Retriever:
             out["words"] = self.words.score(query.terms["words"], rows)
         grams = [n for n in self.grams if n in names]
         if grams:
-            codes, lens = texts_codes([self.texts[int(i)] for i in rows])
+            codes, lens = self._codes(rows)
             for name in grams:
                 g = self.grams[name]
                 q = g.query(query_text(query, name))
@@ -403,7 +444,7 @@ class Retriever:
                 out[name] = g.score(q, rows, keys, owner)
         unit_names = frozenset(names & {"units", "heading_dense", "heading_words"})
         if unit_names and self.units is not None:
-            out.update(self.units.of_rows(vector, query.terms["words"], rows, heading, unit_names))
+            out.update(self.units.of_rows(vector, query.terms["words"], rows, heading, unit_names, gathered))
         return out
 
     def _stats(self, query: Query, name: str, heading: np.ndarray | None = None) -> tuple[float, float]:
@@ -417,7 +458,7 @@ class Retriever:
         elif name == "words":
             s = self._words_sample.scores(query.terms["words"])
         else:
-            s = self._signals(query, self._sample, {name}, heading)[name]
+            s = self._signals(query, self._sample, {name}, heading, self._sample_units)[name]
         return float(np.mean(s)), float(np.std(s))
 
     def row_scores(self, query: Query, rows: np.ndarray, weights: Weights = Weights(),

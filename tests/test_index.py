@@ -104,11 +104,11 @@ def test_an_index_that_passes_its_checksums_but_does_not_load_is_rebuilt(setting
     calls = []
     real = IndexStore.load
 
-    def flaky(self, dimension=None):
+    def flaky(self, dimension=None, **kwargs):
         calls.append(1)
         if len(calls) == 1:
             raise IndexError_("index files are damaged: ValueError: simulated")
-        return real(self, dimension)
+        return real(self, dimension, **kwargs)
 
     monkeypatch.setattr(IndexStore, "load", flaky)
     before = len(fake_embedder.embedded)

@@ -210,17 +210,20 @@ def test_the_candidate_path_saves_and_loads_its_indexes(tmp_path):
 def test_an_index_built_past_the_limit_loads_its_saved_candidate_indexes(settings, fake_embedder, monkeypatch):
     import json
 
+    from bot import index as index_module
     from bot import scale
     from bot.engine import Engine
-    from bot.index import IndexStore
+    from bot.index import IndexStore, heading_lines
+    from bot.retrieval import heading_bm25
 
     big = settings.model_copy(update={"exact_search_limit": 1})
     IndexStore(big).build(fake_embedder, progress=False)
     files = json.loads((settings.index_dir / "manifest.json").read_text())["files"]
-    saved = sorted(f for f in files if f.startswith("candidates/"))
+    saved = sorted(f for f in files if f.startswith("candidates/") and not f.startswith("candidates/heading/"))
     assert saved == ["candidates/chars3.npz", "candidates/chars4.npz", "candidates/dense.faiss",
                      "candidates/dense_stats.npz", "candidates/params.json", "candidates/words.npz",
                      "candidates/words_vocab.json"]
+    assert "candidates/heading/params.index.json" in files  # the headings' BM25
     built = Engine.load(big, embedder=fake_embedder)
 
     def no_building(*args, **kwargs):
@@ -229,7 +232,12 @@ def test_an_index_built_past_the_limit_loads_its_saved_candidate_indexes(setting
     with monkeypatch.context() as m:
         m.setattr(scale.DenseIndex, "__init__", no_building)
         m.setattr(scale.WordsIndex, "__init__", no_building)
+        m.setattr(index_module, "heading_bm25", no_building)
         loaded = Engine.load(big, embedder=fake_embedder)
+    # the saved headings' BM25 scores as one built from the headings at load
+    fresh = heading_bm25(heading_lines(loaded.index.passages))
+    for words in (["เมือง", "อัจฉริยะ"], ["ตรา"], ["ไม่มีคำนี้"]):
+        assert np.array_equal(loaded.index.retriever.units.heading_bm25.get_scores(words), fresh.get_scores(words))
     for question in ("ไมโครกริดที่นิคมอมตะ", "Smart City Ambassadors มีกี่คน"):
         a, b = built.ask(question), loaded.ask(question)
         assert [h.chunk.chunk_id for h in a.hits] == [h.chunk.chunk_id for h in b.hits] and a.hits

@@ -19,7 +19,7 @@ from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from ..engine import knowledge_summary
-from ..index import BuildReport, Passage
+from ..index import BuildReport
 from ..formatting import (answer_message, more_results_messages, not_found_messages, notice_text, reply_message,
                           section_messages, sources_messages, stats_messages, t, ui_language)
 from ..records import Records
@@ -48,7 +48,9 @@ GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 class AnswerEngine(Protocol):
     """What the bot needs of bot.engine.Engine (tests pass a small fake)."""
 
-    index: Any  # .passages (with .chunk) and .documents, as knowledge_summary reads them
+    # .passages (with .chunk) and .documents, as knowledge_summary reads them; .lookup(chunk_id),
+    # .section(passage) and .cited(passage) for the buttons (bot.index.LoadedIndex)
+    index: Any
 
     def ask(self, question: str) -> Answer: ...  # the question as sent; Answer.read_as is it made clean
 
@@ -121,7 +123,6 @@ class SmartCityBot:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
         self._reloading = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
-        self._passages: tuple[Any, dict[str, Passage]] | None = None
 
     # -- wiring --------------------------------------------------------------------------------------
     def register(self, app: Application) -> None:
@@ -214,15 +215,6 @@ class SmartCityBot:
 
     def documents(self) -> list[dict[str, str]]:
         return knowledge_summary(self.engine.index)
-
-    def passages(self) -> tuple[Any, dict[str, Passage]]:
-        """The current index and its chunk_id → passage, read once: a /reload that swaps the index
-        meanwhile cannot mix two indexes in one reply."""
-        index = self.engine.index
-        cached = self._passages
-        if cached is None or cached[0] is not index:
-            cached = self._passages = (index, {p.chunk.chunk_id: p for p in index.passages})
-        return cached
 
     @staticmethod
     def language(update: Update, question: str = "") -> str:
@@ -420,15 +412,16 @@ class SmartCityBot:
         """More results or the full section of a recorded answer."""
         record = await asyncio.to_thread(self.records.question, button.number)
         lang = ui_language(language_code, record.text if record else "")
-        index, by_id = self.passages()
-        found = [by_id[c] for c in (record.hits if record else ()) if c in by_id]
-        if not found or not record.hits or record.hits[0] not in by_id:
+        index = self.engine.index  # one index for the whole reply, even if a /reload swaps it meanwhile
+        hits = record.hits if record else ()
+        # a large index reads passages from disk: off the event loop
+        found = await asyncio.to_thread(lambda: [index.lookup(c) for c in hits])
+        if not found or found[0] is None:
             return [t(lang, "expired")]
         if button.action == "more":
-            more = found[1:1 + MORE_RESULTS]
+            more = [p for p in found[1:] if p is not None][:MORE_RESULTS]
             return more_results_messages([p.chunk for p in more], lang, [index.cited(p) for p in more])
-        top = found[0].chunk
-        passages = [p for p in index.passages if p.chunk.doc_id == top.doc_id and p.chunk.section == top.section]
+        passages = await asyncio.to_thread(index.section, found[0])
         cited = list(dict.fromkeys(c for p in passages for c in index.cited(p)))
         return section_messages([p.chunk for p in passages], lang, cited)
 

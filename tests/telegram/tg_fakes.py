@@ -49,8 +49,12 @@ class FakeEngine:
     def _index() -> SimpleNamespace:
         docs = {s.document: {"title": s.title, "issuer": s.issuer, "date": s.date, "url": s.url}
                 for s in (SRC_A, SRC_B)}
-        return SimpleNamespace(passages=[SimpleNamespace(chunk=c) for c in (*CHUNKS, LONG_CHUNK)], documents=docs,
-                               cited=lambda passage, spans=None: ())
+        passages = [SimpleNamespace(chunk=c) for c in (*CHUNKS, LONG_CHUNK)]
+        by_id = {p.chunk.chunk_id: p for p in passages}
+        return SimpleNamespace(passages=passages, documents=docs, cited=lambda passage, spans=None: (),
+                               lookup=by_id.get,
+                               section=lambda top: [p for p in passages if (p.chunk.doc_id, p.chunk.section)
+                                                    == (top.chunk.doc_id, top.chunk.section)])
 
     def ask(self, question: str) -> Answer:
         """Reads the question as the engine does (bot.text.normalize_text), and says so in read_as."""
