@@ -296,8 +296,8 @@ class PassageStore(Sequence[Passage]):
 class RowFile:
     """The rows of a 2-D .npy file, read from the file as they are asked for (``os.pread``, through
     the page cache): ``f[i]``, ``f[a:b]`` and ``f[rows]`` give arrays as indexing the loaded array
-    would. A large index's vectors (at a million passages: 1.5 GB of passages, 1.5 GB of
-    headings, 9.7 GB of sentence windows) are read this way, a question's candidates at a time.
+    would. A large index's heading and sentence-window vectors (at a million passages: 1.5 and
+    9.7 GB) are read this way, a question's candidates at a time.
     (Mapped instead, the kernel maps whole cached blocks around every row touched: a 4,096-passage
     sample made the process 3.3 GB larger.)"""
 
@@ -324,11 +324,15 @@ class RowFile:
             f.close()
 
     def _run(self, a: int, b: int) -> np.ndarray:
-        size = (b - a) * self._row
-        data = os.pread(self._file.fileno(), size, self._offset + a * self._row)
-        if len(data) != size:
+        out = np.empty((b - a, self.shape[1]), dtype=self.dtype)
+        if b > a:
+            self._into(memoryview(out.reshape(-1).view(np.uint8)), a, b)
+        return out
+
+    def _into(self, buffer: memoryview, a: int, b: int) -> None:
+        """Rows a..b-1 read straight into ``buffer`` (no intermediate bytes)."""
+        if os.preadv(self._file.fileno(), [buffer], self._offset + a * self._row) != (b - a) * self._row:
             raise OSError("a vectors file ended early")
-        return np.frombuffer(data, dtype=self.dtype).reshape(b - a, self.shape[1])
 
     def __getitem__(self, key: Any) -> np.ndarray:
         n = self.shape[0]
@@ -341,7 +345,7 @@ class RowFile:
             a, b, step = key.indices(n)
             if step != 1:
                 raise ValueError("rows are read in runs: no step")
-            return self._run(a, max(a, b)).copy()
+            return self._run(a, max(a, b))
         rows = np.asarray(key, dtype=np.int64).reshape(-1)
         if len(rows) and (rows.min() < 0 or rows.max() >= n):
             raise IndexError(f"rows outside 0..{n - 1}")
@@ -350,8 +354,10 @@ class RowFile:
             return out
         # consecutive rows are read together (a passage's sentence windows: one read)
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])):
-            out[a:b] = self._run(int(rows[a]), int(rows[b - 1]) + 1)
+        view, size = memoryview(out.reshape(-1).view(np.uint8)), self._row
+        starts = np.concatenate([[0], breaks]).tolist()
+        for a, b in zip(starts, [*breaks.tolist(), len(rows)]):
+            self._into(view[a * size:b * size], int(rows[a]), int(rows[a]) + b - a)
         return out
 
 

@@ -284,12 +284,17 @@ def main() -> int:
            "params": getattr(retriever, "params", {}),
            "index_mb": {k: round(v / 2**20, 1) for k, v in retriever.index_bytes().items()}
            if hasattr(retriever, "index_bytes") else {}, **loading}
-    if args.json:
+    report(out, args.json)
+    return 0
+
+
+def report(out: dict, as_json: bool) -> None:
+    """One JSON line, or one "key: value" line a figure."""
+    if as_json:
         print(json.dumps(out))
     else:
         for k, v in out.items():
             print(f"{k:>18}: {v}")
-    return 0
 
 
 if __name__ == "__main__":

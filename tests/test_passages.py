@@ -147,8 +147,8 @@ def test_buttons_and_list_answers_read_the_same_on_both_paths(settings, built, f
 
 def test_a_large_index_reads_its_vectors_from_disk_as_needed(settings, built):
     big = IndexStore(settings.model_copy(update={"exact_search_limit": 1})).load()
-    assert isinstance(big.retriever.embeddings, RowFile) and isinstance(big.retriever.units.vectors, RowFile)
-    assert isinstance(big.retriever.units.headings, RowFile)
+    assert isinstance(big.retriever.units.vectors, RowFile) and isinstance(big.retriever.units.headings, RowFile)
+    assert isinstance(big.retriever.embeddings, np.ndarray)  # read for every candidate: in memory
     exact = IndexStore(settings).load()
     assert isinstance(exact.retriever.embeddings, np.ndarray) and isinstance(exact.retriever.units.vectors, np.ndarray)
 
