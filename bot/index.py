@@ -198,7 +198,7 @@ class LoadedIndex:
 
     def section(self, p: Passage) -> list[Passage]:
         """The passages of p's section (same document and section), in index order."""
-        row = self.passages.row(p.chunk.chunk_id.split("+", 1)[0])
+        row = self.passages.row(p.chunk.chunk_id)
         return [p] if row is None else [self.passages[r] for r in self.passages.section_rows(row)]
 
     def continued(self, p: Passage) -> Passage | None:
@@ -209,7 +209,8 @@ class LoadedIndex:
 
     def _join(self, p: Passage) -> Passage | None:
         key = p.chunk.chunk_id
-        row = self.passages.row(key.rsplit("+", 1)[-1])  # a joined passage goes on after its last chunk
+        # a joined passage ("doc#1+doc#2") goes on after its last chunk; a document's path may hold "+"
+        row = self.passages.row(f"{p.chunk.doc_id}#{key.rsplit('#', 1)[-1]}")
         nxt_row = None if row is None else self.passages.next_row(row)
         if nxt_row is None:
             return None

@@ -175,6 +175,10 @@ class PassageStore(Sequence[Passage]):
             if os.path.getsize(folder / name) != offsets[-1] * unit:
                 raise ValueError(f"{name} is not as long as {META} says")
         self._doc_index = {d: i for i, d in enumerate(self.docs)}
+        # rows by (document, chunk number), for finding a chunk by its id with a binary search
+        self._keys = (self.doc.astype(np.int64) << 32) | self.num.astype(np.int64)
+        self._by_key = np.argsort(self._keys, kind="stable")
+        self._keys = self._keys[self._by_key]
         # the next chunk of each one's section, in the document's order (-1 at a section's end)
         order = np.lexsort((start, self.section))
         self._next = np.full(n, -1, dtype=np.int64)
@@ -277,8 +281,9 @@ class PassageStore(Sequence[Passage]):
         doc = self._doc_index.get(chunk_id.rsplit("#", 1)[0])
         if doc is None:
             return None
-        rows = np.flatnonzero((self.doc == doc) & (self.num == chunk_number(chunk_id)))
-        for r in rows:
+        key = (doc << 32) | chunk_number(chunk_id)
+        lo, hi = np.searchsorted(self._keys, key, side="left"), np.searchsorted(self._keys, key, side="right")
+        for r in self._by_key[lo:hi]:
             if self[int(r)].chunk.chunk_id == chunk_id:
                 return int(r)
         return None

@@ -156,7 +156,7 @@ class Units:
 
 @dataclass(frozen=True)
 class Gathered:
-    """Some passages' window and heading vectors, copied out of the (perhaps mapped) arrays."""
+    """Some passages' window and heading vectors, copied out of the arrays (or files) that hold them."""
 
     vectors: np.ndarray | None  # their windows, passage after passage
     starts: np.ndarray  # where each passage that has windows starts in ``vectors``

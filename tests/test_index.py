@@ -117,6 +117,24 @@ def test_an_index_that_passes_its_checksums_but_does_not_load_is_rebuilt(setting
     assert engine.ask("เขตส่งเสริมเมืองอัจฉริยะมีกี่เมือง").hits
 
 
+def test_a_document_path_with_a_plus_keeps_its_sections_and_list_answers(settings, fake_embedder):
+    """Chunk ids are "path#n" and a joined passage's "a#1+a#2": a path holding "+" ("c++.md") still
+    finds its section's chunks and the next one (both paths of the index)."""
+    line = " ".join(f"ประโยคที่ {n} ของย่อหน้าเดียวกันซึ่งยาวพอสมควร" for n in range(1, 13))
+    (settings.knowledge_dir / "c++.md").write_text(f"---\ntitle: บวก\n---\n# บวก\n\n## ส่วนเดียว\n\n{line}\n",
+                                                   encoding="utf-8")
+    small = settings.model_copy(update={"chunk_max_tokens": 30})
+    IndexStore(small).build(fake_embedder, progress=False)
+    for limit in (20_000, 1):
+        index = IndexStore(small.model_copy(update={"exact_search_limit": limit})).load()
+        chunks = [p for p in index.passages if p.chunk.doc_id == "c++.md"]
+        assert len(chunks) >= 3
+        assert index.section(chunks[0]) == chunks and index.lookup(chunks[1].chunk.chunk_id) == chunks[1]
+        joined = index.continued(chunks[0])
+        assert joined is not None and joined.chunk.chunk_id == "c++.md#0+c++.md#1"
+        assert index.continued(joined).chunk.chunk_id == "c++.md#0+c++.md#1+c++.md#2"
+
+
 @pytest.mark.parametrize("overlap", [0, 1, 2])
 def test_chunks_joined_again_give_back_their_section(settings, fake_embedder, overlap):
     """LoadedIndex.continued (a list answer that runs past its chunk): joining a section's chunks
