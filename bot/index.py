@@ -79,13 +79,9 @@ class Vectors:
     units: np.ndarray
 
 
-def unit_texts(p: "Passage") -> list[str]:
-    """Small retrieval units of a passage: each sentence with the one after it (a sentence window)."""
-    return [unit_text(p, j) for j in range(windows(p))]
-
-
 def unit_text(p: "Passage", j: int) -> str:
-    """The passage's j-th sentence window: its j-th sentence and the one after it."""
+    """The passage's j-th sentence window (a small retrieval unit): its j-th sentence and the one
+    after it."""
     text, spans = p.chunk.text, p.sentences or [(0, len(p.chunk.text))]
     return text[spans[j][0]:spans[min(j + 1, len(spans) - 1)][1]]
 

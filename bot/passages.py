@@ -201,9 +201,8 @@ class PassageStore(Sequence[Passage]):
             f.close()
 
     def __del__(self) -> None:
-        files = getattr(self, "_files", [])
-        for f in files:
-            f.close()
+        if hasattr(self, "_files"):
+            self.close()
 
     def __len__(self) -> int:
         return len(self.doc)
