@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from .config import Settings
 from .documents import Problem, file_digest, knowledge_files, load_documents
 from .embedder import Embedder, prepare
 from .citations import CitedSource, find as find_citations, resolve as resolve_citation, sources_of, supporting
-from .passages import STORE_FILES, Passage, PassageStore, RowFile, StoreWriter, chunk_number, from_json, indexed_text, windows
+from .passages import (GRAMS, STORE_FILES, Passage, PassageStore, Quantized, RowFile, StoreWriter, chunk_number,
+                       from_json, indexed_text, quantize_file, warm, windows)
 from .query import mine_glossary
 from .retrieval import CANDIDATES_DIR, CANDIDATES_PARAMS, FIELDS, Retriever, Units, heading_bm25
 from .scale import ScaleParams
@@ -41,8 +43,16 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 9  # 9: the passage store's files (bot/passages.py)
 TEXT_VERSION = 4  # bump when normalization, tokenization or sentence splitting changes
 HEADING_BM25 = "heading"  # in candidates/: the BM25 over the passages' heading lines
+# in candidates/: int8 copies of the window and heading vectors, which the candidate path reads
+# (bot.passages.Quantized); the float32 files stay, for the next build to reuse
+QUANTIZED = ("units", "headings")
 VECTOR_FILES = ("chunks.jsonl", "embeddings.npy", "headings.npy", "units.npy")
 FILES = (*VECTOR_FILES, *STORE_FILES[1:], "faiss.index", "glossary.json")
+
+
+def _q8(folder: Path, name: str) -> tuple[Path, Path]:
+    """Where the int8 copy of ``name``.npy and its rows' scales are (``QUANTIZED``)."""
+    return folder / CANDIDATES_DIR / f"{name}.q8.npy", folder / CANDIDATES_DIR / f"{name}.q8scale.npy"
 
 
 class IndexError_(Exception):
@@ -154,6 +164,8 @@ class LoadedIndex:
     _grams: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _provinces: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _joined: dict[str, "Passage | None"] = field(default_factory=dict, repr=False)
+    # a large index's files being read into the page cache in the background (bot.passages.warm)
+    warming: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -347,12 +359,21 @@ class IndexStore:
         try:
             passages = PassageStore(self.dir, eager=limit, shared=shared_words)
             big = passages.lazy  # past the limit: the candidate path, with its own indexes
-            # a large index's window and heading vectors stay in their files (9.7 and 1.5 GB at a
-            # million passages): a question reads its candidates' rows. The passage vectors are
-            # read for every candidate of every question: kept in memory (1.5 GB at a million)
+            # the passage vectors are read for every candidate of every question: kept in memory
+            # (1.5 GB at a million). A large index's window and heading vectors are read from
+            # their int8 copies (float32: 9.7 and 1.5 GB at a million passages)
+            files = manifest.get("files", {})
 
             def vectors(name: str) -> np.ndarray:
-                return RowFile(self.dir / name) if big else np.load(self.dir / name)  # type: ignore[return-value]
+                if not big:
+                    return np.load(self.dir / f"{name}.npy")
+                codes, scales = _q8(self.dir, name)
+                if codes.relative_to(self.dir).as_posix() not in files:  # built before the int8 copies
+                    return RowFile(self.dir / f"{name}.npy")  # type: ignore[return-value]
+                # the windows' int8 rows stay in their file (2.4 GB at a million passages), read
+                # through the page cache; the headings' (384 MB) are kept in memory
+                return Quantized(RowFile(codes) if name == "units" else np.load(codes),  # type: ignore[return-value]
+                                 np.load(scales))
 
             embeddings = np.load(self.dir / "embeddings.npy")
             glossary = json.loads((self.dir / "glossary.json").read_text(encoding="utf-8"))
@@ -366,7 +387,7 @@ class IndexStore:
                 saved = self.dir / CANDIDATES_DIR
                 recorded = f"{CANDIDATES_DIR}/{CANDIDATES_PARAMS}" in manifest.get("files", {})
                 headed = big and f"{CANDIDATES_DIR}/{HEADING_BM25}/params.index.json" in manifest.get("files", {})
-                units = Units.of_arrays(vectors("units.npy"), passages.windows, vectors("headings.npy"),
+                units = Units.of_arrays(vectors("units"), passages.windows, vectors("headings"),
                                         bm25s.BM25.load(str(saved / HEADING_BM25)) if headed
                                         else heading_lines(passages))
                 retriever = Retriever(embeddings, passages.tokens if big else [p.tokens for p in passages],
@@ -378,7 +399,10 @@ class IndexStore:
                 retriever = Retriever(embeddings, [], [], faiss_index=faiss.read_index(str(self.dir / "faiss.index")))
         except Exception as exc:
             raise IndexError_(f"index files are damaged: {type(exc).__name__}: {exc}") from exc
-        return LoadedIndex(passages, retriever, manifest, glossary)
+        loaded = LoadedIndex(passages, retriever, manifest, glossary)
+        if big:  # what every question reads a little of: into the page cache, in the background
+            loaded.warming = warm([self.dir / GRAMS, _q8(self.dir, "units")[0]])
+        return loaded
 
     # -- building ---------------------------------------------------------------------------
     def _previous(self, dimension: int) -> tuple[dict[str, Any], dict[str, list[Passage]], dict[str, list[Vectors]]]:
@@ -528,6 +552,8 @@ class IndexStore:
                       progress=progress and not exact).save_lexical(work)
             if not exact:  # the headings' BM25 too: built over a million headings at every start, 20 s
                 heading_bm25(heading_lines(store)).save(str(work / CANDIDATES_DIR / HEADING_BM25))
+                for name in QUANTIZED:
+                    quantize_file(work / f"{name}.npy", *_q8(work, name), progress=progress)
         store.close()
         manifest = {
             **self.expected(dimension),

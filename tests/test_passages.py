@@ -8,7 +8,7 @@ import pytest
 
 from bot import passages as store_module
 from bot.index import IndexError_, IndexStore, indexed_text
-from bot.passages import META, TEXTS, PassageStore, RowFile
+from bot.passages import META, TEXTS, PassageStore, Quantized, RowFile, quantize_file
 from bot.scale import texts_codes
 
 
@@ -181,3 +181,68 @@ def test_loading_without_the_knowledge_folder_checks_the_index_files_only(settin
     (built / "units.npy").write_bytes(b"0")
     with pytest.raises(IndexError_):
         IndexStore(settings).load(knowledge=False)
+
+
+def test_an_int8_copy_gives_back_each_row_within_half_a_step(tmp_path):
+    """Each row is scaled by its own largest magnitude: every value comes back within half of that
+    row's step, and a row's largest value exactly; all-zero rows stay zero."""
+    rng = np.random.default_rng(5)
+    array = rng.standard_normal((300, 16)).astype(np.float32) * rng.uniform(0.01, 3, (300, 1)).astype(np.float32)
+    array[7] = 0.0
+    np.save(tmp_path / "v.npy", array)
+    quantize_file(tmp_path / "v.npy", tmp_path / "q.npy", tmp_path / "s.npy", block=64)  # blocks, one ragged
+    codes, scales = np.load(tmp_path / "q.npy"), np.load(tmp_path / "s.npy")
+    assert codes.dtype == np.int8 and codes.shape == array.shape and scales.shape == (300,)
+    assert np.abs(codes).max(axis=1)[np.arange(300) != 7].min() == 127
+    step = np.abs(array).max(axis=1) / 127
+    for rows in (Quantized(codes, scales), Quantized(RowFile(tmp_path / "q.npy"), scales)):
+        assert rows.shape == (300, 16) and len(rows) == 300
+        whole = rows[np.arange(300)]
+        assert whole.dtype == np.float32
+        assert np.all(np.abs(whole - array) <= step[:, None] / 2 + 1e-6)
+        assert np.array_equal(whole[7], np.zeros(16, np.float32))
+        assert np.array_equal(rows[3], whole[3]) and np.array_equal(rows[10:14], whole[10:14])
+        assert np.array_equal(rows[np.array([5, 5, 299, 0])], whole[[5, 5, 299, 0]])
+    with pytest.raises(ValueError):
+        Quantized(codes, scales[:-1])
+
+
+def test_a_large_index_serves_its_windows_and_headings_from_int8_copies(settings, fake_embedder):
+    """Built past the limit, the index keeps int8 copies of the window and heading vectors and
+    the candidate path reads those: each window's and heading's cosine within 0.01 of the float32
+    one, and the same passages first for the knowledge's own headings asked as questions."""
+    big_settings = settings.model_copy(update={"exact_search_limit": 1})
+    IndexStore(big_settings).build(fake_embedder, progress=False)
+    big = IndexStore(big_settings).load()
+    units = big.retriever.units
+    assert isinstance(units.vectors, Quantized) and isinstance(units.headings, Quantized)
+    big.warming.join(30)
+    assert not big.warming.is_alive()
+    exact_units = np.load(Path(settings.index_dir) / "units.npy")
+    exact_headings = np.load(Path(settings.index_dir) / "headings.npy")
+    rows = np.arange(len(big.passages))
+    question = fake_embedder.queries(["เมืองอัจฉริยะ ตราสัญลักษณ์"])[0]
+    assert np.abs(units.vectors[np.arange(len(exact_units))] @ question - exact_units @ question).max() < 0.01
+    assert np.abs(units.headings[rows] @ question - exact_headings @ question).max() < 0.01
+    # the same index read from the float32 files: near ties aside, the same passage first
+    import dataclasses
+
+    from bot.retrieval import Query
+    from bot.text import words
+
+    full = dataclasses.replace(units, vectors=RowFile(Path(settings.index_dir) / "units.npy"),
+                               headings=RowFile(Path(settings.index_dir) / "headings.npy"))
+    weights = settings.weights()
+    lines = sorted(set(big.passages.headers))[:40]
+    assert len(lines) >= 20
+    same = 0
+    for line in lines:
+        query = Query.of(fake_embedder.queries([line])[0], words(line), line)
+        int8_top = big.retriever.search(query, 3, weights)
+        big.retriever.units = full
+        float_top = big.retriever.search(query, 3, weights)
+        big.retriever.units = units
+        same += int8_top[0].index == float_top[0].index
+        assert float_top[0].index in [s.index for s in int8_top]
+        assert abs(int8_top[0].score - float_top[0].score) < 0.02 * abs(float_top[0].score)
+    assert same >= 0.9 * len(lines)

@@ -221,8 +221,9 @@ def test_an_index_built_past_the_limit_loads_its_saved_candidate_indexes(setting
     files = json.loads((settings.index_dir / "manifest.json").read_text())["files"]
     saved = sorted(f for f in files if f.startswith("candidates/") and not f.startswith("candidates/heading/"))
     assert saved == ["candidates/chars3.npz", "candidates/chars4.npz", "candidates/dense.faiss",
-                     "candidates/dense_stats.npz", "candidates/params.json", "candidates/words.npz",
-                     "candidates/words_vocab.json"]
+                     "candidates/dense_stats.npz", "candidates/headings.q8.npy", "candidates/headings.q8scale.npy",
+                     "candidates/params.json", "candidates/units.q8.npy", "candidates/units.q8scale.npy",
+                     "candidates/words.npz", "candidates/words_vocab.json"]
     assert "candidates/heading/params.index.json" in files  # the headings' BM25
     built = Engine.load(big, embedder=fake_embedder)
 
