@@ -59,7 +59,7 @@ def cmd_index(settings: Settings, args) -> int:
     store = IndexStore(settings)
     reason = store.check(embedder.dimension)
     if not reason and not args.force:
-        index = store.load(embedder.dimension, checked=True)
+        index = store.load(embedder.dimension, checked=True, warm_up=False)
         print(f"index up to date: {len(index.documents)} documents, {len(index.passages)} chunks "
               f"({time.perf_counter() - t0:.1f} s)")
         for p in index.manifest.get("problems", []):

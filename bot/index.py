@@ -346,11 +346,13 @@ class IndexStore:
                           for d in passages.docs] or [0.0])
         return bonus[passages.doc]
 
-    def load(self, dimension: int | None = None, knowledge: bool = True, checked: bool = False) -> LoadedIndex:
+    def load(self, dimension: int | None = None, knowledge: bool = True, checked: bool = False,
+             warm_up: bool = True) -> LoadedIndex:
         """The index as built (``knowledge=False``: checked against its own files only, not against
         the knowledge folder: for a benchmark's synthetic index; ``checked``: ``check`` has just
         said it is up to date, so its files are not read through again: at a million passages
-        that is about 15 GB)."""
+        that is about 15 GB; ``warm_up``: a large index's files that questions read are read into
+        the page cache in the background, for a process that will answer questions)."""
         reason = "" if checked else self.check(dimension, knowledge)
         if reason:
             raise IndexError_(reason)
@@ -363,13 +365,17 @@ class IndexStore:
             # (1.5 GB at a million). A large index's window and heading vectors are read from
             # their int8 copies (float32: 9.7 and 1.5 GB at a million passages)
             files = manifest.get("files", {})
+            read: list[Path] = [self.dir / GRAMS]  # the files questions read a little of
 
             def vectors(name: str) -> np.ndarray:
                 if not big:
                     return np.load(self.dir / f"{name}.npy")
                 codes, scales = _q8(self.dir, name)
                 if codes.relative_to(self.dir).as_posix() not in files:  # built before the int8 copies
+                    read.append(self.dir / f"{name}.npy")  # (`index --force` writes them)
                     return RowFile(self.dir / f"{name}.npy")  # type: ignore[return-value]
+                if name == "units":
+                    read.append(codes)
                 # the windows' int8 rows stay in their file (2.4 GB at a million passages), read
                 # through the page cache; the headings' (384 MB) are kept in memory
                 return Quantized(RowFile(codes) if name == "units" else np.load(codes),  # type: ignore[return-value]
@@ -400,8 +406,8 @@ class IndexStore:
         except Exception as exc:
             raise IndexError_(f"index files are damaged: {type(exc).__name__}: {exc}") from exc
         loaded = LoadedIndex(passages, retriever, manifest, glossary)
-        if big:  # what every question reads a little of: into the page cache, in the background
-            loaded.warming = warm([self.dir / GRAMS, _q8(self.dir, "units")[0]])
+        if big and warm_up:  # what every question reads a little of: into the page cache, in the background
+            loaded.warming = warm(read)
         return loaded
 
     # -- building ---------------------------------------------------------------------------

@@ -323,10 +323,13 @@ class RowFile:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __del__(self) -> None:
+    def close(self) -> None:
         f = getattr(self, "_file", None)
         if f is not None:
             f.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def _run(self, a: int, b: int) -> np.ndarray:
         out = np.empty((b - a, self.shape[1]), dtype=self.dtype)
@@ -369,8 +372,9 @@ class RowFile:
 class Quantized:
     """An int8 copy of float32 rows, given back as float32: row i is ``codes[i] * scales[i]``.
     ``codes`` is a ``RowFile`` or an array; the scales (one float a row) are kept in memory.
-    The candidate path reads a large index's sentence windows this way: 2.4 GB at a million
-    passages instead of 9.7, so that what questions read can stay in the page cache."""
+    The candidate path reads a large index's sentence windows this way from their file (2.4 GB at
+    a million passages instead of 9.7, so that what questions read can stay in the page cache),
+    and its headings from memory (384 MB instead of 1.5 GB read a row at a time)."""
 
     def __init__(self, codes: RowFile | np.ndarray, scales: np.ndarray):
         if len(codes) != len(scales) or len(codes.shape) != 2:
@@ -396,20 +400,26 @@ def quantize_file(source: Path, codes: Path, scales: Path, block: int = 65_536,
     from tqdm import tqdm
 
     src = RowFile(source)
-    n, dim = src.shape
-    header = np.lib.format.open_memmap(codes, mode="w+", dtype=np.int8, shape=(n, dim))
-    del header  # the file now has its header and its size; filled below
-    out = RowFile(codes)
-    factors = np.empty(n, dtype=np.float32)
-    with Path(codes).open("r+b") as f:
-        for a in tqdm(range(0, n, block), desc=f"int8 {Path(source).stem}", unit="block",
-                      disable=not progress or n <= block):
-            rows = src[a:a + block]
-            big = np.abs(rows).max(axis=1) / 127.0 if len(rows) else np.zeros(0, np.float32)
-            big[big == 0] = 1.0
-            q = np.clip(np.rint(rows / big[:, None]), -127, 127).astype(np.int8)
-            os.pwrite(f.fileno(), q.tobytes(), out._offset + a * dim)
-            factors[a:a + len(rows)] = big
+    try:
+        n, dim = src.shape
+        header = np.lib.format.open_memmap(codes, mode="w+", dtype=np.int8, shape=(n, dim))
+        del header  # the file now has its header and its size; filled below
+        out = RowFile(codes)
+        offset = out._offset
+        out.close()
+        factors = np.empty(n, dtype=np.float32)
+        with Path(codes).open("r+b") as f:
+            for a in tqdm(range(0, n, block), desc=f"int8 {Path(source).stem}", unit="block",
+                          disable=not progress or n <= block):
+                rows = src[a:a + block]
+                big = np.abs(rows).max(axis=1) / 127.0
+                big[big == 0] = 1.0
+                q = np.clip(np.rint(rows / big[:, None]), -127, 127).astype(np.int8)
+                if os.pwrite(f.fileno(), q.tobytes(), offset + a * dim) != q.nbytes:
+                    raise OSError(f"{Path(codes).name}: a short write (is the disk full?)")
+                factors[a:a + len(rows)] = big
+    finally:
+        src.close()
     np.save(scales, factors)
 
 

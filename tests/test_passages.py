@@ -218,6 +218,7 @@ def test_a_large_index_serves_its_windows_and_headings_from_int8_copies(settings
     assert isinstance(units.vectors, Quantized) and isinstance(units.headings, Quantized)
     big.warming.join(30)
     assert not big.warming.is_alive()
+    assert IndexStore(big_settings).load(warm_up=False).warming is None  # e.g. `index` on an up-to-date index
     exact_units = np.load(Path(settings.index_dir) / "units.npy")
     exact_headings = np.load(Path(settings.index_dir) / "headings.npy")
     rows = np.arange(len(big.passages))
