@@ -2,9 +2,10 @@
 
 An answer is a claim that the first passage answers the question. The evidence for and against it
 (how close the question and the passage are, how much of the question the passage and the whole
-corpus contain, the rarest word the passage lacks, the lead over the
-second passage) is combined by a logistic regression fitted with cross-validation on the dev
-questions by ``scripts/calibrate.py``, which writes ``data/decision.json``.
+corpus contain, the rarest word the passage lacks, whether the documents have the words the
+question asks about, the lead over the second passage) is combined by a logistic regression fitted
+with cross-validation on the dev questions by ``scripts/calibrate.py``, which writes
+``data/decision.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DECISION_FILE = Path(__file__).parent / "data" / "decision.json"
 
 # the order of the model's inputs; decision.json names them, so a change shows at load
 FEATURES = ("dense", "unit_dense", "heading_dense", "coverage", "chars_coverage", "corpus_coverage",
-            "unknown_share", "missing_idf", "gap", "fused", "english", "anchor_missing")
+            "unknown_share", "missing_idf", "gap", "fused", "english", "anchor_missing", "asked_unknown")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class Evidence:
     english: float  # 1 for an English question
     # 1 when the question names a year or a province that none of the best passages names
     anchor_missing: float = 0.0
+    # IDF-weighted share of the words the question asks about (just before its question word:
+    # "เงินเดือน" in "เงินเดือนเท่าไหร่") that no document contains: the documents don't say it
+    asked_unknown: float = 0.0
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, f) for f in FEATURES], dtype=np.float64)

@@ -16,8 +16,8 @@ from .decision import Decision, Evidence, fitted_decision
 from .retrieval import Query, Scored
 from .index import BuildReport, IndexError_, IndexStore, LoadedIndex
 from .passages import Passage, PassageStore, indexed_text
-from .text import (LIST_ITEM, char_grams, drop_stopwords, has_words, language, normalize_text, thai_year, words,
-                   year_variants)
+from .text import (LIST_ITEM, asked_about, char_grams, drop_stopwords, has_words, language, normalize_text, thai_year,
+                   words, year_variants)
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class Engine:
         about_words = query_words if about == query else words(about)
         content = [thai_year(w, years) for w in drop_stopwords(about_words)] or tokens
         evidence = self.evidence(index, scored, vec, content, english,
-                                 anchor_missing=bool(anchors) and not any(named))
+                                 anchor_missing=bool(anchors) and not any(named), asked=asked_about(query_words))
         confidence = self.decision.confidence(evidence)
         if confidence < self.decision.threshold:
             return Answer(text, False, "", hits, reason="not_found", trimmed_to=trimmed, read_as=read_as,
@@ -200,7 +200,7 @@ class Engine:
 
     @staticmethod
     def evidence(index: LoadedIndex, scored: list[Scored], vec, content: list[str], english: bool,
-                 anchor_missing: bool = False) -> Evidence:
+                 anchor_missing: bool = False, asked: list[str] | None = None) -> Evidence:
         r = index.retriever
         i = scored[0].index
         unit, heading = r.units.of_passage(vec, i) if r.units is not None else (scored[0].dense, scored[0].dense)
@@ -212,6 +212,9 @@ class Engine:
         missing = [v for w, v in weight.items() if r.df.get(w) and w not in r.token_set(i)]
         grams = {g for w in words_ for g in char_grams(w, 3)}
         passage_grams = index.char_grams(index.passages[i])
+        asked_weight = {w: r.idf(w) for w in asked or ()}
+        asked_unknown = (sum(v for w, v in asked_weight.items() if not r.df.get(w)) / sum(asked_weight.values())
+                         if sum(asked_weight.values()) > 0 else 0.0)
         return Evidence(
             dense=scored[0].dense, unit_dense=float(unit), heading_dense=float(heading),
             coverage=r.coverage(content, i), chars_coverage=len(grams & passage_grams) / max(len(grams), 1),
@@ -219,7 +222,8 @@ class Engine:
             unknown_share=sum(1 for w in words_ if not r.df.get(w)) / max(len(words_), 1),
             missing_idf=(max(missing) if missing else 0.0) / r.idf(""),
             gap=scored[0].score - scored[1].score if len(scored) > 1 else 1.0,
-            fused=scored[0].score, english=float(english), anchor_missing=float(anchor_missing))
+            fused=scored[0].score, english=float(english), anchor_missing=float(anchor_missing),
+            asked_unknown=asked_unknown)
 
     @staticmethod
     def _runs_on(passage: Passage, spans: list[tuple[int, int]]) -> bool:

@@ -115,6 +115,25 @@ def drop_stopwords(tokens: list[str]) -> list[str]:
     return [w for w in tokens if w not in stop]
 
 
+# Thai words that ask for something: the words just before one name what is asked about
+# ("เงินเดือน" in "ได้เงินเดือนเดือนละเท่าไหร่", "เบี้ยประชุม" in "ได้รับเบี้ยประชุมครั้งละเท่าใด").
+ASKING_WORDS = frozenset("กี่ อะไร ไหน เท่าไร เท่าไหร่ เท่าใด ใคร ผู้ใด อย่างไร ยังไง ไง เมื่อไร เมื่อไหร่ เมื่อใด "
+                         "ใด".split())
+
+
+def asked_about(tokens: list[str], width: int = 2) -> list[str]:
+    """The content words (no stop words or numbers) just before each Thai question word of a
+    question's word tokens, up to ``width`` of them each: what the question asks about."""
+    stop = _stopwords()
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        if token not in ASKING_WORDS:
+            continue
+        before = [w for w in reversed(tokens[:i]) if w not in stop and not w.isdigit()]
+        out.extend(before[:width])
+    return out
+
+
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d|2[45]\d\d|26[0-4]\d)(?!\d)")
 
 

@@ -85,3 +85,13 @@ def test_a_year_no_passage_names_counts_against_answering(dated):
     assert named.evidence.anchor_missing == 0.0 and unnamed.evidence.anchor_missing == 1.0
     assert unnamed.confidence < named.confidence
     assert expand_short_years("ปี 70") == "ปี 2570"
+
+
+def test_asking_about_what_no_document_has_counts_against_answering(dated):
+    """The same question asking for the number of cities (the documents have it) and for a
+    salary (no document has the word)."""
+    known = dated.ask("การมอบตราสัญลักษณ์เมืองอัจฉริยะ ปี 2565 มีกี่เมือง")
+    unknown = dated.ask("การมอบตราสัญลักษณ์เมืองอัจฉริยะ ปี 2565 ได้เงินเดือนเท่าไหร่")
+    # the words before "เท่าไหร่" are "เงินเดือน" (no document has it) and "ปี" (every one has it)
+    assert known.evidence.asked_unknown == 0.0 and unknown.evidence.asked_unknown > 0.5
+    assert unknown.confidence < known.confidence

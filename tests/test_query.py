@@ -145,3 +145,5 @@ def test_the_fitted_decision_loads_and_weighs_evidence_the_right_way():
     assert np.isfinite(d.confidence(_evidence(fused=1e9)))
     # a year or a province the question names that none of the best passages names
     assert d.confidence(_evidence(anchor_missing=1.0)) < d.confidence(_evidence()) - 0.2
+    # what the question asks about ("เงินเดือน" in "เงินเดือนเท่าไหร่") is a word no document has
+    assert d.confidence(_evidence(asked_unknown=1.0)) < d.confidence(_evidence()) - 0.05

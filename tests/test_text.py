@@ -1,4 +1,6 @@
-from bot.text import (char_grams, content_words, english_to_thai_terms, has_words, language,
+import pytest
+
+from bot.text import (asked_about, char_grams, content_words, english_to_thai_terms, has_words, language,
                       normalize_text, sentences, words, year_variants)
 
 
@@ -97,3 +99,19 @@ def test_sentences_do_not_end_at_thai_abbreviations_or_inside_parentheses():
 def test_a_list_marker_stays_with_its_item():
     assert sentences("1. พัฒนาระบบนิเวศและสร้างความตระหนักเรื่องการพัฒนาเมืองอัจฉริยะ") == [
         "1. พัฒนาระบบนิเวศและสร้างความตระหนักเรื่องการพัฒนาเมืองอัจฉริยะ"]
+
+
+@pytest.mark.parametrize("question,asked", [
+    ("ผู้อำนวยการใหญ่ได้เงินเดือนเดือนละเท่าไหร่", "เงินเดือน"),
+    ("กรรมการได้รับเบี้ยประชุมครั้งละเท่าใด", "เบี้ยประชุม"),
+    ("ประเสริฐแต่งงานหรือยัง มีลูกกี่คน", "ลูก"),
+])
+def test_the_words_just_before_a_question_word_are_what_it_asks_about(question, asked):
+    assert any(asked in w for w in asked_about(words(question)))
+
+
+def test_a_question_without_a_thai_question_word_asks_about_nothing():
+    assert asked_about(words("ขอเบอร์โทรดีป้าหน่อยครับ")) == []
+    assert asked_about(words("What is the salary of the depa president?")) == []
+    # stop words and numbers before the question word are skipped, two words at most are taken
+    assert asked_about(["โครงการ", "รุ่น", "2", "มี", "กี่", "คน"]) == ["รุ่น", "โครงการ"]
