@@ -46,6 +46,25 @@ def test_embeddings_are_normalized_and_discriminate(models):
     assert p[0] @ q > p[1] @ q + 0.05
 
 
+def test_auto_precision_uses_bf16_only_where_the_cpu_multiplies_it_natively(monkeypatch):
+    """oneDNN emulates bf16 on AVX-512 CPUs without AVX512_BF16 or AMX (3.2x slower than fp32
+    there), so "auto" asks for those instructions, not for oneDNN's support."""
+    import torch
+
+    from bot.embedder import bf16_passages
+
+    for avx512_bf16, amx, expected in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert bf16_passages("auto") is expected
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert bf16_passages("auto") is False  # oneDNN would emulate it: fp32
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert bf16_passages("auto") is False  # a torch without the check: fp32
+
+
 def test_passages_in_bf16_agree_with_full_precision(real_settings):
     """PASSAGE_PRECISION: bf16 autocast (products in bf16, sums and norms in fp32) gives the same
     vectors to five decimals of cosine; "fp32" turns it off; "auto" follows the CPU."""
