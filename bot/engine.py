@@ -213,8 +213,8 @@ class Engine:
         grams = {g for w in words_ for g in char_grams(w, 3)}
         passage_grams = index.char_grams(index.passages[i])
         asked_weight = {w: r.idf(w) for w in asked or ()}
-        asked_unknown = (sum(v for w, v in asked_weight.items() if not r.df.get(w)) / sum(asked_weight.values())
-                         if sum(asked_weight.values()) > 0 else 0.0)
+        asked_total = sum(asked_weight.values())
+        asked_unknown = sum(v for w, v in asked_weight.items() if not r.df.get(w)) / asked_total if asked_total else 0.0
         return Evidence(
             dense=scored[0].dense, unit_dense=float(unit), heading_dense=float(heading),
             coverage=r.coverage(content, i), chars_coverage=len(grams & passage_grams) / max(len(grams), 1),

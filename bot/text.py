@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 from pythainlp.util import normalize as thai_normalize
@@ -57,10 +58,13 @@ def normalize_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
+# Thai words that ask for something: the words just before one name what is asked about
+# ("เงินเดือน" in "ได้เงินเดือนเดือนละเท่าไหร่", "เบี้ยประชุม" in "ได้รับเบี้ยประชุมครั้งละเท่าใด").
+ASKING_WORDS = frozenset("กี่ อะไร ไหน เท่าไร เท่าไหร่ เท่าใด ใคร ผู้ใด อย่างไร ยังไง ไง เมื่อไร เมื่อไหร่ เมื่อใด "
+                         "ใด".split())
 # Words that ask rather than tell: they say nothing about which passage answers.
-QUESTION_WORDS = frozenset(
-    "กี่ อะไร ไหน ไหม มั้ย เท่าไร เท่าไหร่ ยังไง อย่างไร หรือเปล่า หรือไม่ ใคร เมื่อไร เมื่อไหร่ บ้าง ทำไม "
-    "แบบไหน แห่ง ครับ ค่ะ คะ จ้า นะ หน่อย ป่ะ มั๊ย รึเปล่า ได้แก่ คือ "
+QUESTION_WORDS = ASKING_WORDS | frozenset(
+    "ไหม มั้ย หรือเปล่า หรือไม่ บ้าง ทำไม แบบไหน แห่ง ครับ ค่ะ คะ จ้า นะ หน่อย ป่ะ มั๊ย รึเปล่า ได้แก่ คือ "
     # spoken particles and question tags: "ยังไงอะ", "ได้ป่าวครับ", "แล้วยังคับ", "จริงเหรอ"
     "เหรอ หรอ อะ อ่ะ ป่าว ปะ ป้ะ ไหม เค้า คับ งับ รึยัง เปล่า ล่ะ งั้น ไง ยังไง เนี่ย จ๊ะ ค้าบ".split()
 )
@@ -115,22 +119,15 @@ def drop_stopwords(tokens: list[str]) -> list[str]:
     return [w for w in tokens if w not in stop]
 
 
-# Thai words that ask for something: the words just before one name what is asked about
-# ("เงินเดือน" in "ได้เงินเดือนเดือนละเท่าไหร่", "เบี้ยประชุม" in "ได้รับเบี้ยประชุมครั้งละเท่าใด").
-ASKING_WORDS = frozenset("กี่ อะไร ไหน เท่าไร เท่าไหร่ เท่าใด ใคร ผู้ใด อย่างไร ยังไง ไง เมื่อไร เมื่อไหร่ เมื่อใด "
-                         "ใด".split())
-
-
 def asked_about(tokens: list[str], width: int = 2) -> list[str]:
     """The content words (no stop words or numbers) just before each Thai question word of a
     question's word tokens, up to ``width`` of them each: what the question asks about."""
     stop = _stopwords()
     out: list[str] = []
     for i, token in enumerate(tokens):
-        if token not in ASKING_WORDS:
-            continue
-        before = [w for w in reversed(tokens[:i]) if w not in stop and not w.isdigit()]
-        out.extend(before[:width])
+        if token in ASKING_WORDS:
+            before = (w for w in reversed(tokens[:i]) if w not in stop and not w.isdigit())
+            out.extend(islice(before, width))
     return out
 
 
