@@ -198,3 +198,32 @@ print(json.dumps({{"torch": "torch" in sys.modules, "embedded": report.embedded,
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["torch"] is False and out["child"] is False and out["embedded"] >= 1 and out["hits"] >= 3, out
+
+
+def test_the_passage_worker_embeds_as_the_model_does_and_exits_at_once(real_settings):
+    """Passages embedded in the child process (what a build uses beside the fast query encoder) are the
+    in-process model's vectors, and the child ends cleanly when its input closes."""
+    from bot.embedder import SentenceEmbedder
+    from bot.passage_worker import PassageWorker
+
+    texts = THAI + ENGLISH
+    worker = PassageWorker(real_settings)
+    try:
+        got = worker.passages(texts)
+    finally:
+        worker.close()
+    want = SentenceEmbedder(real_settings).passages(texts)
+    assert got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+    assert worker.proc.returncode == 0
+
+
+def test_a_passage_worker_that_cannot_load_its_model_says_why(real_settings, tmp_path):
+    from bot.passage_worker import PassageWorker
+
+    broken = real_settings.model_copy(update={"embedding_model": str(tmp_path / "no-such-model")})
+    worker = PassageWorker(broken)
+    try:
+        with pytest.raises(RuntimeError, match="passage embedder stopped"):
+            worker.passages(["ข้อความ"])
+    finally:
+        worker.close()
