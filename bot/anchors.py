@@ -103,12 +103,15 @@ class Anchors:
         return bool(self.years or self.provinces or self.months)
 
     def rank(self, text: str, provinces: frozenset[str] | None = None) -> int:
-        """2 when the text names the question's years, provinces and months, 1 when it names its
-        years and provinces but not its months, 0 when it misses a year or a province.
+        """0 when the text misses the question's province or all of its years; else 1, plus one for
+        each further year of the question it names (both ends of "ปี 66-70"), plus one when it names
+        the question's month (or the question names none): a single year and month named is 2.
         ``provinces``: the provinces the text names, when already known (``provinces_in``)."""
         if not self.named_in(text, provinces):
             return 0
-        return 1 + int(not self.months or any(_month_in(text.lower(), m) for m in self.months))
+        low = text.lower()
+        further = max(sum(1 for a, b in self.years if a in low or b in low) - 1, 0)
+        return 1 + further + int(not self.months or any(_month_in(low, m) for m in self.months))
 
     def named_in(self, text: str, provinces: frozenset[str] | None = None) -> bool:
         """The text names one of the question's years (if it names any) and one of its provinces

@@ -58,6 +58,14 @@ def test_a_passage_ranks_by_what_it_names():
     assert anchors_of("7 ก.พ. 2562").rank("วันที่ 7 ก.พ. 2562") == 2
 
 
+def test_a_passage_naming_the_whole_range_of_years_ranks_above_one_naming_an_end():
+    a = anchors_of(expand_short_years("แผนปี 66-70 มีอะไรบ้าง"))
+    assert {y for pair in a.years for y in pair} == {"2566", "2023", "2570", "2027"}
+    both, one = a.rank("แผนการบูรณาการ พ.ศ. 2566 – 2570"), a.rank("งานปี 2566 จัดที่กรุงเทพฯ")
+    assert both > one > 0 == a.rank("แผนปี 2565")
+    assert anchors_of("the 2023-2027 plan").rank("แผน พ.ศ. 2566-2570") == both  # either era
+
+
 @pytest.fixture
 def dated(settings, fake_embedder):
     """Two passages that differ only in their year and province, the later year first on words."""
