@@ -32,6 +32,7 @@ from bot.evaluation import read_jsonl, squash  # noqa: E402
 from bot.text import normalize_text  # noqa: E402
 
 DEV_SETS = {"users": ROOT.parent / "shared" / "eval" / "users-dev.jsonl",
+            "extra": ROOT / "eval" / "users-extra.jsonl",
             "kb": ROOT / "eval" / "kb-dev.jsonl",
             "domain": ROOT.parent / "shared" / "eval" / "domain-dev.jsonl"}
 ALWAYS = Decision(np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES)), 0.0, 0.0)

@@ -31,10 +31,8 @@ from bot.evaluation import read_jsonl, squash  # noqa: E402
 from bot.fusion import zscore  # noqa: E402
 from bot.retrieval import FIELDS, Query  # noqa: E402
 from bot.text import normalize_text, words, year_variants  # noqa: E402
+from calibrate import DEV_SETS  # noqa: E402  (the same dev sets as the decision)
 
-DEV_SETS = {"users": ROOT.parent / "shared" / "eval" / "users-dev.jsonl",
-            "kb": ROOT / "eval" / "kb-dev.jsonl",
-            "domain": ROOT.parent / "shared" / "eval" / "domain-dev.jsonl"}
 COLUMNS = ("base", "units", "heading_dense", "heading_words", "prior")
 
 
