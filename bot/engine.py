@@ -175,7 +175,7 @@ class Engine:
         top = index.passages[scored[0].index]
         # the words whose presence in a passage shows it is about the question
         about_words = query_words if about == query else words(about)
-        content = [thai_year(w, years) for w in drop_stopwords(about_words)] or tokens
+        content = [thai_year(w, years) for w in drop_stopwords(about_words) if w not in rewritten.replaced] or tokens
         evidence = self.evidence(index, scored, vec, content, english,
                                  anchor_missing=bool(anchors) and not any(named), asked=asked_about(query_words))
         confidence = self.decision.confidence(evidence)

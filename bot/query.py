@@ -78,9 +78,18 @@ def variant_terms(text: str) -> list[str]:
 
     A variant counts only as whole words: a Latin one between non-letters, a Thai one starting and
     ending at word boundaries of the text's segmentation (so "อบต" is not found in "มอบตรา")."""
+    found: list[str] = []
+    for _, terms in variant_matches(text):
+        if terms not in found:
+            found.append(terms)
+    return found
+
+
+def variant_matches(text: str) -> list[tuple[str, str]]:
+    """Each variant found in the text (as ``variant_terms`` finds them) with its document terms."""
     low = text.lower()
     bounds = word_bounds(low)
-    found: list[str] = []
+    found: list[tuple[str, str]] = []
     taken = [False] * len(low)
     for variant, terms in variant_table():
         start = 0
@@ -91,8 +100,7 @@ def variant_terms(text: str) -> list[str]:
             if not whole or any(taken[i:j]):
                 continue
             taken[i:j] = [True] * (j - i)
-            if terms not in found:
-                found.append(terms)
+            found.append((variant, terms))
     return found
 
 
@@ -330,6 +338,9 @@ class Rewritten:
     about: str  # the question in the documents' terms: what a passage must hold to be about it
     added: tuple[str, ...]  # the document terms found for its variants or English phrases
     second: str = ""  # the question with the document terms found: a second reading to search
+    # the question's own words of the variants whose document terms were added ("สมาร์ท", "ซิตี้" of
+    # "สมาร์ทซิตี้"): not missing from a passage that has the terms
+    replaced: frozenset[str] = frozenset()
 
 
 class QueryRewriter:
@@ -349,14 +360,16 @@ class QueryRewriter:
         text = expand_short_years(q)
         if self.speller is not None:
             text = self.speller.correct(text)
-        added = variant_terms(text)
+        matches = variant_matches(text)
+        added = list(dict.fromkeys(terms for _, terms in matches))
+        replaced = frozenset(w for variant, terms in matches for w in set(words(variant)) - set(words(terms)))
         if language(q) == "en":
             terms, rest = english_to_thai_terms(text)
             added += [t for t in terms + glossary_terms(text, self.glossary) if t not in added]
             about = " ".join(added) + " " + _untranslated(rest, self.glossary)
-            return Rewritten(text, about, tuple(added), f"{text} ({' '.join(added)})" if added else "")
+            return Rewritten(text, about, tuple(added), f"{text} ({' '.join(added)})" if added else "", replaced)
         about = f"{text} {' '.join(added)}" if added else text
-        return Rewritten(text, about, tuple(added))
+        return Rewritten(text, about, tuple(added), replaced=replaced)
 
 
 def _untranslated(rest: str, glossary: dict[str, list[str]]) -> str:

@@ -103,3 +103,12 @@ def test_asking_about_what_no_document_has_counts_against_answering(dated):
     # the words before "เท่าไหร่" are "เงินเดือน" (no document has it) and "ปี" (every one has it)
     assert known.evidence.asked_unknown == 0.0 and unknown.evidence.asked_unknown > 0.5
     assert unknown.confidence < known.confidence
+
+
+def test_a_transliteration_counts_as_the_document_term_it_stands_for(dated):
+    """"สมาร์ทซิตี้" is "เมืองอัจฉริยะ" in the documents: the passage holds the question as fully
+    either way (before, the transliteration's own words counted as missing from it)."""
+    thai = dated.ask("การมอบตราสัญลักษณ์เมืองอัจฉริยะ ปี 2565 มีกี่เมือง")
+    spoken = dated.ask("การมอบตราสัญลักษณ์สมาร์ทซิตี้ ปี 2565 มีกี่เมือง")
+    assert spoken.hits[0].chunk.chunk_id == thai.hits[0].chunk.chunk_id
+    assert spoken.evidence.coverage == pytest.approx(thai.evidence.coverage)

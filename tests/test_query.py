@@ -147,3 +147,12 @@ def test_the_fitted_decision_loads_and_weighs_evidence_the_right_way():
     assert d.confidence(_evidence(anchor_missing=1.0)) < d.confidence(_evidence()) - 0.2
     # what the question asks about ("เงินเดือน" in "เงินเดือนเท่าไหร่") is a word no document has
     assert d.confidence(_evidence(asked_unknown=1.0)) < d.confidence(_evidence()) - 0.05
+
+
+def test_a_variants_own_words_are_replaced_by_the_document_terms():
+    rw = QueryRewriter({}).rewrite("อยากให้เทศบาลได้ตราสมาร์ทซิตี้ต้องทำยังไง")
+    assert "เมืองอัจฉริยะ" in rw.about
+    # "สมาร์ท", "ซิตี้": a passage saying "เมืองอัจฉริยะ" doesn't lack them; the question's other words stay
+    assert rw.replaced and all(w in "สมาร์ทซิตี้" for w in rw.replaced)
+    assert "เทศบาล" not in rw.replaced
+    assert QueryRewriter({}).rewrite("เทศบาลได้ตราเมืองอัจฉริยะไหม").replaced == frozenset()
