@@ -65,7 +65,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "cited": "📎 <b>ที่มา:</b>",
         "compiled_in": "เรียบเรียงใน: ",
         "as_of": "ข้อมูล ณ {date}",
-        "not_found": "ขออภัย เอกสารที่มีอยู่ไม่ได้กล่าวถึงเรื่อง “{question}” จึงตอบไม่ได้อย่างมั่นใจ",
+        "not_found": "ขออภัย ไม่พบคำตอบที่มั่นใจได้ในเอกสารที่มีอยู่สำหรับเรื่อง “{question}”",
         "topics": "<b>เรื่องที่บอทตอบได้</b>",
         "not_found_tail": "ลองถามให้ตรงกับเรื่องเหล่านี้ หรือดูรายละเอียดเอกสารด้วย /sources",
         "more_header": "🔎 <b>ผลอื่นที่เกี่ยวข้อง</b>",
@@ -83,7 +83,7 @@ TEXTS: dict[str, dict[str, str]] = {
         # what the engine says instead of an answer (its reason codes), and the trimmed-question notice
         "empty_question": "กรุณาพิมพ์คำถามเป็นข้อความ เช่น “ตราสัญลักษณ์เมืองอัจฉริยะมีกี่ประเภท”",
         "no_words": "ยังไม่เข้าใจข้อความนี้ กรุณาพิมพ์คำถามเป็นตัวอักษร เช่น “เขตส่งเสริมเมืองอัจฉริยะคืออะไร”",
-        "declined": "ขออภัย เอกสารนโยบายเมืองอัจฉริยะที่มีอยู่ไม่ได้กล่าวถึงเรื่องนี้ จึงไม่สามารถตอบได้อย่างมั่นใจ",
+        "declined": "ขออภัย ไม่พบคำตอบที่มั่นใจได้ในเอกสารนโยบายเมืองอัจฉริยะที่มีอยู่",
         "no_index": "ยังไม่มีเอกสารในคลังความรู้",
         "trimmed": "คำถามยาวเกินไป จึงใช้เฉพาะ {n} ตัวอักษรแรก",
         # the terminal (smartcity-bot ask / chat): plain text
@@ -160,7 +160,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "cited": "📎 <b>Sources:</b>",
         "compiled_in": "Compiled in: ",
         "as_of": "as of {date}",
-        "not_found": "Sorry, the documents I have do not cover “{question}”, so I cannot answer it with confidence.",
+        "not_found": "Sorry, I found nothing in the documents I have that answers “{question}” with confidence.",
         "topics": "<b>What I can answer about</b>",
         "not_found_tail": "Try a question on one of these topics, or see the documents with /sources.",
         "more_header": "🔎 <b>Other related results</b>",
@@ -177,7 +177,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "thanks": "Thank you for the feedback 🙏",
         "empty_question": "Please type a question as text, e.g. “What is a smart city promotion zone?”",
         "no_words": "I could not read a question in that message. Please type it as text.",
-        "declined": "Sorry, the smart-city policy documents I have do not cover this, so I cannot answer it with confidence.",
+        "declined": "Sorry, I found nothing in the smart-city policy documents I have that answers this with confidence.",
         "no_index": "The knowledge base has no documents yet.",
         "trimmed": "The question was too long; only its first {n} characters were used.",
         "cli_nearest": "Closest documents (not an answer):",
@@ -580,7 +580,8 @@ def reply_message(answer: Answer, lang: str) -> str:
 
 
 def not_found_messages(question: str, titles: Sequence[str], lang: str, notice: str = "") -> list[str]:
-    """The documents don't cover the question: say so and list what they do cover."""
+    """No passage answers the question with confidence (the documents may not cover it, or the
+    question may be put in words too far from theirs): say so and list what they do cover."""
     topics = pack([t(lang, "topics"), *(f"• {esc(shorten(x, 300))}" for x in titles)], sep="\n") if titles else []
     return pack([_notice(notice), t(lang, "not_found", question=shorten(normalize_text(question), 150)), *topics,
                  t(lang, "not_found_tail")])

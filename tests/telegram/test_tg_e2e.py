@@ -132,7 +132,7 @@ def test_unrelated_question_with_markup_gets_an_escaped_not_found(live):
     (reply,) = ask(live, live.updates.text(506, question), 506)
     attempts = live.server.find("sendMessage", chat_id=506)
     assert [c.status for c in attempts] == [200]  # the stand-in refuses HTML Telegram could not parse
-    assert "ไม่ได้กล่าวถึง" in reply.plain and reply.buttons == []  # no policy passage as an answer
+    assert "ไม่พบคำตอบที่มั่นใจได้" in reply.plain and reply.buttons == []  # no policy passage as an answer
     assert f"“{question}”" in reply.plain  # quoted as typed ...
     assert "&lt;b&gt;สูตรต้มยำกุ้ง&lt;/b&gt; &amp;" in reply.params["text"]  # ... because it was escaped
     assert "เขตส่งเสริมเมืองอัจฉริยะ" in reply.plain  # the topics the documents do cover

@@ -143,7 +143,7 @@ async def test_what_is_recorded_is_the_engines_reading(bot, api: FakeTelegram, u
 async def test_not_found_is_polite_lists_topics_and_shows_no_passage(bot, api: FakeTelegram, updates: Updates):
     await bot.feed(updates.text(USER, "<b>ต้มยำ</b> & แกงเขียวหวาน"))
     msg = only(api.sent(USER))
-    assert "ขออภัย" in msg.plain and "ไม่ได้กล่าวถึง" in msg.plain
+    assert "ขออภัย" in msg.plain and "ไม่พบคำตอบที่มั่นใจได้" in msg.plain
     assert "“<b>ต้มยำ</b> & แกงเขียวหวาน”" in msg.plain  # the question, shown as typed
     assert "&lt;b&gt;ต้มยำ&lt;/b&gt; &amp;" in msg.params["text"]  # ... because it was escaped
     assert "ตราสัญลักษณ์ <เมือง> & เกณฑ์" in msg.plain and "เขตส่งเสริมเมืองอัจฉริยะ" in msg.plain
