@@ -7,7 +7,8 @@ the dev questions (all three sets), moving the first of the best five passages t
 question's anchors to the front fixed five first passages and broke none; and when none of the five
 names them, answering was never right (see ``scripts/calibrate.py``: ``anchor_missing``). Among the
 passages that do, one that also names the question's month ("July 2023", "7 ก.พ. 62") comes first:
-three more first passages right, none broken.
+three more first passages right, none broken. Among those, one naming more of the question's years
+comes first too ("ปี 66-70" is answered by "2566 – 2570" before "2566"; no dev figure moved).
 
 Provinces come from PyThaiNLP's bundled list (Thai and English names), with the spoken forms of the
 variant table ("โคราช" for นครราชสีมา); a year counts in either era (2566 = 2023).

@@ -175,6 +175,8 @@ class Engine:
         top = index.passages[scored[0].index]
         # the words whose presence in a passage shows it is about the question
         about_words = query_words if about == query else words(about)
+        # a variant's own words ("สมาร์ท", "ซิตี้") are not missing from a passage: its document terms
+        # ("เมืองอัจฉริยะ") stand for them (counting them only where the passage lacks them measured the same)
         content = [thai_year(w, years) for w in drop_stopwords(about_words) if w not in rewritten.replaced] or tokens
         evidence = self.evidence(index, scored, vec, content, english,
                                  anchor_missing=bool(anchors) and not any(named), asked=asked_about(query_words))

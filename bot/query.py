@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .text import ENGLISH_STOPWORDS, english_terms, english_to_thai_terms, language, segment, words
+from .text import ENGLISH_STOPWORDS, english_terms, english_to_thai_terms, language, segment, word_spans, words
 
 # -- short Buddhist-era years -----------------------------------------------------------------------
 _MONTHS = ("ม.ค.|ก.พ.|มี.ค.|เม.ย.|พ.ค.|มิ.ย.|ก.ค.|ส.ค.|ก.ย.|ต.ค.|พ.ย.|ธ.ค.|มกราคม|กุมภาพันธ์|มีนาคม|เมษายน|"
@@ -78,18 +78,15 @@ def variant_terms(text: str) -> list[str]:
 
     A variant counts only as whole words: a Latin one between non-letters, a Thai one starting and
     ending at word boundaries of the text's segmentation (so "อบต" is not found in "มอบตรา")."""
-    found: list[str] = []
-    for _, terms in variant_matches(text):
-        if terms not in found:
-            found.append(terms)
-    return found
+    return list(dict.fromkeys(terms for _, _, terms in variant_matches(text)))
 
 
-def variant_matches(text: str) -> list[tuple[str, str]]:
-    """Each variant found in the text (as ``variant_terms`` finds them) with its document terms."""
+def variant_matches(text: str) -> list[tuple[int, int, str]]:
+    """Where each variant stands in the text (start, end; as ``variant_terms`` finds them), with its
+    document terms."""
     low = text.lower()
     bounds = word_bounds(low)
-    found: list[tuple[str, str]] = []
+    found: list[tuple[int, int, str]] = []
     taken = [False] * len(low)
     for variant, terms in variant_table():
         start = 0
@@ -100,8 +97,21 @@ def variant_matches(text: str) -> list[tuple[str, str]]:
             if not whole or any(taken[i:j]):
                 continue
             taken[i:j] = [True] * (j - i)
-            found.append((variant, terms))
+            found.append((i, j, terms))
     return found
+
+
+def replaced_words(text: str, matches: list[tuple[int, int, str]], added: Iterable[str]) -> frozenset[str]:
+    """The question's words that stand only inside its variants ("สมาร์ท", "ซิตี้" of "สมาร์ทซิตี้"; every
+    occurrence of the word is inside one), less the words of the document terms added for them."""
+    if not matches or len(text.lower()) != len(text):
+        return frozenset()
+    inside: dict[str, bool] = {}
+    for word, start, end in word_spans(text):
+        covered = any(i < end and start < j for i, j, _ in matches)
+        inside[word] = inside.get(word, True) and covered
+    kept = {w for term in added for w in words(term)}
+    return frozenset(w for w, only in inside.items() if only and w not in kept)
 
 
 def letter(ch: str) -> bool:
@@ -361,15 +371,15 @@ class QueryRewriter:
         if self.speller is not None:
             text = self.speller.correct(text)
         matches = variant_matches(text)
-        added = list(dict.fromkeys(terms for _, terms in matches))
-        replaced = frozenset(w for variant, terms in matches for w in set(words(variant)) - set(words(terms)))
+        added = list(dict.fromkeys(terms for _, _, terms in matches))
         if language(q) == "en":
             terms, rest = english_to_thai_terms(text)
             added += [t for t in terms + glossary_terms(text, self.glossary) if t not in added]
             about = " ".join(added) + " " + _untranslated(rest, self.glossary)
-            return Rewritten(text, about, tuple(added), f"{text} ({' '.join(added)})" if added else "", replaced)
+            return Rewritten(text, about, tuple(added), f"{text} ({' '.join(added)})" if added else "",
+                             replaced_words(text, matches, added))
         about = f"{text} {' '.join(added)}" if added else text
-        return Rewritten(text, about, tuple(added), replaced=replaced)
+        return Rewritten(text, about, tuple(added), replaced=replaced_words(text, matches, added))
 
 
 def _untranslated(rest: str, glossary: dict[str, list[str]]) -> str:

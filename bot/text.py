@@ -97,6 +97,17 @@ def words(text: str) -> list[str]:
     return [t.lower() for t in (tok.strip() for tok in segment(text)) if t and _WORD.search(t)]
 
 
+def word_spans(text: str) -> list[tuple[str, int, int]]:
+    """The words of ``words(text)`` with where each stands in the text (start, end)."""
+    out, pos = [], 0
+    for tok in segment(text, keep_whitespace=True):
+        start, pos = pos, pos + len(tok)
+        word = tok.strip().lower()
+        if word and _WORD.search(word):
+            out.append((word, start, pos))
+    return out
+
+
 def char_grams(text: str, n: int = 3) -> list[str]:
     """Overlapping character n-grams of the text without white space, lower-cased.
 

@@ -115,6 +115,11 @@ def main() -> int:
                                              for n in DEV_SETS if (names_a == n).any()))
     final = fit(X, y, args.C).with_threshold(threshold)
     print("coefficients: " + ", ".join(f"{f} {c:+.2f}" for f, c in zip(FEATURES, final.coef)))
+    missing = [str(p) for p in DEV_SETS.values() if not p.exists()]
+    if missing and not args.dry_run:
+        print(f"not written: {', '.join(missing)} missing (each set weighs the same; a fit without one "
+              "is another decision)", file=sys.stderr)
+        return 1
     if not args.dry_run:
         DECISION_FILE.write_text(json.dumps(final.to_json(), indent=2) + "\n", encoding="utf-8")
         print(f"wrote {DECISION_FILE.relative_to(ROOT)}")
