@@ -39,6 +39,7 @@ eval: index
 	$(CLI) eval domain eval/kb-dev.jsonl
 	$(CLI) eval domain ../shared/eval/users-dev.jsonl
 	$(CLI) eval domain eval/users-extra.jsonl
+	$(CLI) eval domain eval/users-heldout.jsonl
 	$(CLI) eval squad ../shared/data/xquad-th/xquad.th.json
 	$(CLI) eval squad ../shared/data/iapp-wiki-qa/iapp-valid.squad.json
 	$(CLI) eval squad ../shared/data/iapp-wiki-qa/iapp-test.squad.json
