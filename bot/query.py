@@ -78,7 +78,11 @@ def variant_terms(text: str) -> list[str]:
 
     A variant counts only as whole words: a Latin one between non-letters, a Thai one starting and
     ending at word boundaries of the text's segmentation (so "อบต" is not found in "มอบตรา")."""
-    return list(dict.fromkeys(terms for _, _, terms in variant_matches(text)))
+    return _terms_of(variant_matches(text))
+
+
+def _terms_of(matches: list[tuple[int, int, str]]) -> list[str]:
+    return list(dict.fromkeys(terms for _, _, terms in matches))
 
 
 def variant_matches(text: str) -> list[tuple[int, int, str]]:
@@ -349,7 +353,7 @@ class Rewritten:
     added: tuple[str, ...]  # the document terms found for its variants or English phrases
     second: str = ""  # the question with the document terms found: a second reading to search
     # the question's own words of the variants whose document terms were added ("สมาร์ท", "ซิตี้" of
-    # "สมาร์ทซิตี้"): not missing from a passage that has the terms
+    # "สมาร์ทซิตี้"): not counted as words a passage lacks, the terms stand for them
     replaced: frozenset[str] = frozenset()
 
 
@@ -371,7 +375,7 @@ class QueryRewriter:
         if self.speller is not None:
             text = self.speller.correct(text)
         matches = variant_matches(text)
-        added = list(dict.fromkeys(terms for _, _, terms in matches))
+        added = _terms_of(matches)
         if language(q) == "en":
             terms, rest = english_to_thai_terms(text)
             added += [t for t in terms + glossary_terms(text, self.glossary) if t not in added]
