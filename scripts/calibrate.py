@@ -84,6 +84,11 @@ def main() -> int:
     ap.add_argument("--curve", action="store_true", help="print the figures at other thresholds")
     ap.add_argument("--dry-run", action="store_true", help="print, don't write decision.json")
     args = ap.parse_args()
+    missing = [str(p) for p in DEV_SETS.values() if not p.exists()]
+    if missing and not args.dry_run:  # checked before the minutes of asking every question
+        print(f"{', '.join(missing)} missing: each set weighs the same, so a fit without one is another "
+              "decision (--dry-run to see it anyway)", file=sys.stderr)
+        return 1
     engine = Engine.load(Settings(), decision=ALWAYS)
     X, y, names, inscope = collect(engine)
     inscope = np.array(inscope)
@@ -115,11 +120,6 @@ def main() -> int:
                                              for n in DEV_SETS if (names_a == n).any()))
     final = fit(X, y, args.C).with_threshold(threshold)
     print("coefficients: " + ", ".join(f"{f} {c:+.2f}" for f, c in zip(FEATURES, final.coef)))
-    missing = [str(p) for p in DEV_SETS.values() if not p.exists()]
-    if missing and not args.dry_run:
-        print(f"not written: {', '.join(missing)} missing (each set weighs the same; a fit without one "
-              "is another decision)", file=sys.stderr)
-        return 1
     if not args.dry_run:
         DECISION_FILE.write_text(json.dumps(final.to_json(), indent=2) + "\n", encoding="utf-8")
         print(f"wrote {DECISION_FILE.relative_to(ROOT)}")

@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/fit_ranking.py [--l2 0.001]
 
-For each in-scope dev question (the dev sets of scripts/calibrate.py) it z-scores, over all passages, the base fusion
-(the four SQuAD-tuned weights of the settings, fixed), the best sentence window's cosine, the
-heading's cosine and the heading's BM25, plus the official-document prior. Weights maximizing the
+For each in-scope dev question (the dev sets of scripts/calibrate.py) it z-scores, over all
+passages, the base fusion (the four SQuAD-tuned weights of the settings, fixed), the best sentence
+window's cosine, the heading's cosine and the heading's BM25, plus the official-document prior. Weights maximizing the
 likelihood of the passages that hold an answer under a softmax over all passages (listwise,
 non-negative, lightly L2-regularized) are fitted; top-1 under repeated 5-fold cross-validation is
 printed beside the settings' current weights, with the fitted weights relative to the base fusion,
